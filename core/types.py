@@ -1,0 +1,105 @@
+"""Domain types passed between layers: plain, immutable where possible, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    """A sparse vector (BM25 term weights) as parallel index and value lists."""
+
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A passage of a document, ready to embed and store."""
+
+    id: str
+    document_id: str
+    corpus: str
+    ordinal: int
+    text: str
+    source: str
+    title: str
+    page: int | None = None
+    headings: tuple[str, ...] = ()
+
+    def payload(self) -> dict[str, Any]:
+        """The payload stored beside the vectors."""
+        return {
+            "chunk_id": self.id,
+            "document_id": self.document_id,
+            "corpus": self.corpus,
+            "ordinal": self.ordinal,
+            "text": self.text,
+            "source": self.source,
+            "title": self.title,
+            "page": self.page,
+            "headings": list(self.headings),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPoint:
+    """A chunk with its vectors, as written to the vector store."""
+
+    chunk: Chunk
+    dense: list[float]
+    sparse: SparseVector | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One retrieved chunk with its score (higher is better)."""
+
+    score: float
+    chunk_id: str
+    document_id: str
+    corpus: str
+    text: str
+    source: str
+    title: str
+    page: int | None
+    headings: tuple[str, ...] = ()
+
+    @classmethod
+    def from_payload(cls, score: float, payload: dict[str, Any]) -> SearchHit:
+        return cls(
+            score=float(score),
+            chunk_id=str(payload["chunk_id"]),
+            document_id=str(payload["document_id"]),
+            corpus=str(payload["corpus"]),
+            text=str(payload["text"]),
+            source=str(payload["source"]),
+            title=str(payload.get("title") or ""),
+            page=payload.get("page"),
+            headings=tuple(payload.get("headings") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A numbered source that an answer cites."""
+
+    n: int
+    document_id: str
+    title: str
+    source: str
+    page: int | None
+    text: str
+
+
+@dataclass(slots=True)
+class Answer:
+    """A generated answer with its citations, the sources it was given, and timings in ms."""
+
+    answer: str
+    citations: list[Citation]
+    sources: list[SearchHit]
+    model: str
+    timings: dict[str, float] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
