@@ -1,0 +1,1 @@
+"""Ingestion: sources to extracted, chunked, embedded chunks in the vector store."""

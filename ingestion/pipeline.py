@@ -1,0 +1,251 @@
+"""Ingestion of local files into a corpus: discover, extract, chunk, embed, upsert, record.
+
+Idempotent and incremental: document IDs come from the corpus and source path, chunk IDs from
+content, so re-running is always safe; unchanged files are skipped without embedding; a changed
+file's new chunks are written before its stale ones are deleted, so a crash at any point leaves
+a state that the next run repairs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import ids
+from core.db.models import CorpusRow, DocumentRow, IngestionJobRow, JobDocumentRow, utcnow
+from core.errors import ExtractionError, InvalidInputError, LoreError
+from core.resources import Resources
+from core.types import Chunk, ChunkPoint
+from ingestion.chunking import CHUNKER_VERSION, chunk_blocks
+from ingestion.extract import SUPPORTED_SUFFIXES, extract
+
+
+class Progress(Protocol):
+    """Receives progress as a job runs (the CLI draws a bar from it)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, source: str, status: str, chunks: int) -> None: ...
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    job_id: str
+    corpus: str
+    documents_new: int = 0
+    documents_changed: int = 0
+    documents_unchanged: int = 0
+    documents_failed: int = 0
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    path: Path
+    source: str
+
+
+def discover(paths: Iterable[Path]) -> list[SourceFile]:
+    """Files to ingest: supported files under each directory, and each file named directly.
+
+    A file named directly is always taken (an unsupported one then fails with its reason);
+    inside directories, hidden entries and unsupported types are passed over.
+    """
+    found: dict[str, SourceFile] = {}
+    for path in paths:
+        if not path.exists():
+            raise InvalidInputError(f"no such file or directory: {path}")
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path)
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES:
+                    resolved = child.resolve()
+                    found.setdefault(str(resolved), SourceFile(resolved, str(resolved)))
+        else:
+            resolved = path.resolve()
+            found.setdefault(str(resolved), SourceFile(resolved, str(resolved)))
+    return list(found.values())
+
+
+def index_signature(resources: Resources) -> str:
+    """What the stored chunks depend on besides the file: a change re-indexes every document."""
+    overlap = resources.settings.ingestion.chunk_overlap_tokens
+    model = resources.embedder.model_name
+    return f"{CHUNKER_VERSION}:{chunk_budget(resources)}:{overlap}:{model}"
+
+
+def chunk_budget(resources: Resources) -> int:
+    """Tokens per chunk: the setting, capped by what the embedder reads without truncating."""
+    embedder = resources.embedder
+    return min(resources.settings.ingestion.chunk_tokens, embedder.max_tokens - embedder.special_tokens)
+
+
+async def get_or_create_corpus(session: AsyncSession, name: str) -> CorpusRow:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInputError("a corpus name must have 1 to 200 characters")
+    row = (await session.execute(select(CorpusRow).where(CorpusRow.name == name))).scalar_one_or_none()
+    if row is None:
+        row = CorpusRow(id=str(uuid.uuid4()), name=name, version=0)
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def ingest_paths(
+    resources: Resources,
+    paths: Sequence[Path],
+    *,
+    corpus: str,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Ingest files and directories into ``corpus`` and return what changed."""
+    started = time.perf_counter()
+    sources = discover(paths)
+    signature = index_signature(resources)
+    async with resources.sessions() as session:
+        corpus_row = await get_or_create_corpus(session, corpus)
+        job = IngestionJobRow(
+            id=str(uuid.uuid4()), corpus_id=corpus_row.id, state="running", documents_total=len(sources)
+        )
+        session.add(job)
+        await session.commit()
+    summary = IngestSummary(job_id=job.id, corpus=corpus)
+    if progress:
+        progress.start(len(sources))
+    try:
+        for src in sources:
+            status, chunks, error = await _ingest_one(resources, src, corpus_row, signature)
+            setattr(summary, f"documents_{status}", getattr(summary, f"documents_{status}") + 1)
+            summary.chunks_embedded += chunks
+            async with resources.sessions() as session:
+                session.add(
+                    JobDocumentRow(
+                        job_id=job.id, source=src.source, status=status, chunks=chunks, error=error
+                    )
+                )
+                await _save_counts(session, job.id, summary, state="running")
+                await session.commit()
+            if progress:
+                progress.advance(src.source, status, chunks)
+    except BaseException as exc:
+        async with resources.sessions() as session:
+            await _save_counts(session, job.id, summary, state="failed", error=repr(exc))
+            await session.commit()
+        raise
+    summary.seconds = round(time.perf_counter() - started, 3)
+    async with resources.sessions() as session:
+        if summary.documents_new or summary.documents_changed:
+            await session.execute(
+                update(CorpusRow).where(CorpusRow.id == corpus_row.id).values(version=CorpusRow.version + 1)
+            )
+        await _save_counts(session, job.id, summary, state="succeeded")
+        await session.commit()
+    return summary
+
+
+async def _save_counts(
+    session: AsyncSession, job_id: str, summary: IngestSummary, *, state: str, error: str | None = None
+) -> None:
+    values: dict[str, object] = {
+        "state": state,
+        "documents_new": summary.documents_new,
+        "documents_changed": summary.documents_changed,
+        "documents_unchanged": summary.documents_unchanged,
+        "documents_failed": summary.documents_failed,
+        "chunks_embedded": summary.chunks_embedded,
+        "error": error,
+    }
+    if state != "running":
+        values["finished_at"] = utcnow()
+    await session.execute(update(IngestionJobRow).where(IngestionJobRow.id == job_id).values(**values))
+
+
+async def _ingest_one(
+    resources: Resources, src: SourceFile, corpus: CorpusRow, signature: str
+) -> tuple[str, int, str | None]:
+    """Ingest one file; returns (status, chunks embedded, error). Never raises for a bad file."""
+    doc_id = ids.document_id(corpus.name, src.source)
+    try:
+        size = src.path.stat().st_size
+        if size > resources.settings.ingestion.max_file_bytes:
+            raise ExtractionError(
+                f"the file has {size} bytes, over the limit of {resources.settings.ingestion.max_file_bytes}"
+            )
+        data = await asyncio.to_thread(src.path.read_bytes)
+        digest = ids.content_hash(data)
+        async with resources.sessions() as session:
+            existing = await session.get(DocumentRow, doc_id)
+        if existing is not None and existing.content_hash == digest and existing.index_signature == signature:
+            return "unchanged", 0, None
+        chunks, title, pages = await asyncio.to_thread(
+            _prepare_chunks, resources, src, corpus.name, doc_id, data
+        )
+        await _write_chunks(resources, chunks)
+        # Stale chunks go only after the new ones are safely written.
+        await resources.store.delete_document(doc_id, keep_chunk_ids={c.id for c in chunks})
+        async with resources.sessions() as session:
+            row = await session.get(DocumentRow, doc_id)
+            if row is None:
+                row = DocumentRow(id=doc_id, corpus_id=corpus.id, source=src.source)
+                session.add(row)
+            row.title, row.content_hash, row.index_signature = title, digest, signature
+            row.chunk_count, row.pages = len(chunks), pages
+            await session.commit()
+        return ("new" if existing is None else "changed"), len(chunks), None
+    except (LoreError, OSError) as exc:
+        message = exc.message if isinstance(exc, LoreError) else f"{type(exc).__name__}: {exc}"
+        return "failed", 0, message
+
+
+def _prepare_chunks(
+    resources: Resources, src: SourceFile, corpus: str, doc_id: str, data: bytes
+) -> tuple[list[Chunk], str, int | None]:
+    doc = extract(src.path.name, data)
+    pieces = chunk_blocks(
+        doc.blocks,
+        resources.embedder,
+        max_tokens=chunk_budget(resources),
+        overlap_tokens=resources.settings.ingestion.chunk_overlap_tokens,
+    )
+    chunks = [
+        Chunk(
+            id=ids.chunk_id(doc_id, piece.text, i, CHUNKER_VERSION),
+            document_id=doc_id,
+            corpus=corpus,
+            ordinal=i,
+            text=piece.text,
+            source=src.source,
+            title=doc.title,
+            page=piece.page,
+            headings=piece.headings,
+        )
+        for i, piece in enumerate(pieces)
+    ]
+    return chunks, doc.title, doc.pages
+
+
+async def _write_chunks(resources: Resources, chunks: list[Chunk]) -> None:
+    batch = resources.settings.embedding.batch_size * 4
+    for start in range(0, len(chunks), batch):
+        part = chunks[start : start + batch]
+        texts = [c.text for c in part]
+        dense = await resources.embedder.embed(texts)
+        sparse = resources.sparse.embed_documents(texts)
+        await resources.store.upsert(
+            [ChunkPoint(chunk=c, dense=d, sparse=s) for c, d, s in zip(part, dense, sparse, strict=True)]
+        )

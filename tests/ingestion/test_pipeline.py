@@ -1,0 +1,100 @@
+"""Ingestion against the embedded backends: idempotent, incremental, failures isolated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core.db.models import CorpusRow, DocumentRow, IngestionJobRow, JobDocumentRow
+from core.resources import Resources
+from ingestion.pipeline import discover, ingest_paths
+
+
+def write_corpus(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "alpha.md").write_text("# Alpha\n\nAlpha widgets are blue and weigh three grams.\n")
+    (root / "beta.txt").write_text("Beta gadgets run on solar power.\n\nThey were invented in 1999.\n")
+    (root / "notes.yaml").write_text("ignored: true\n")
+    (root / ".hidden.md").write_text("# Hidden\n\nnever read\n")
+    return root
+
+
+async def corpus_version(resources: Resources, name: str) -> int:
+    async with resources.sessions() as session:
+        return (await session.execute(select(CorpusRow.version).where(CorpusRow.name == name))).scalar_one()
+
+
+def test_discover_takes_supported_files_and_skips_hidden_ones(tmp_path: Path) -> None:
+    root = write_corpus(tmp_path / "docs")
+    assert sorted(Path(s.source).name for s in discover([root])) == ["alpha.md", "beta.txt"]
+    # a file named directly is taken even when unsupported, so it can fail with its reason
+    assert [Path(s.source).name for s in discover([root / "notes.yaml"])] == ["notes.yaml"]
+
+
+async def test_reingest_of_unchanged_files_embeds_nothing(resources: Resources, tmp_path: Path) -> None:
+    root = write_corpus(tmp_path / "docs")
+    first = await ingest_paths(resources, [root], corpus="c")
+    assert (first.documents_new, first.documents_failed) == (2, 0)
+    assert first.chunks_embedded == await resources.store.count(corpus="c") > 0
+    ids_before = await resources.store.chunk_ids(corpus="c")
+    version = await corpus_version(resources, "c")
+
+    second = await ingest_paths(resources, [root], corpus="c")
+
+    assert (second.documents_new, second.documents_changed, second.documents_unchanged) == (0, 0, 2)
+    assert second.chunks_embedded == 0
+    assert await resources.store.chunk_ids(corpus="c") == ids_before
+    assert await corpus_version(resources, "c") == version
+
+
+async def test_changed_file_replaces_its_chunks(resources: Resources, tmp_path: Path) -> None:
+    root = write_corpus(tmp_path / "docs")
+    await ingest_paths(resources, [root], corpus="c")
+    before = await resources.store.chunk_ids(corpus="c")
+    version = await corpus_version(resources, "c")
+
+    (root / "alpha.md").write_text("# Alpha\n\nAlpha widgets are now green.\n")
+    summary = await ingest_paths(resources, [root], corpus="c")
+
+    assert (summary.documents_changed, summary.documents_unchanged) == (1, 1)
+    after = await resources.store.chunk_ids(corpus="c")
+    assert after != before and len(after) == len(before)
+    hits = await resources.store.search(
+        dense=await resources.embedder.embed_query("widget colour"), sparse=None, corpora=["c"], k=10
+    )
+    texts = " ".join(h.text for h in hits)
+    assert "green" in texts and "blue" not in texts
+    assert await corpus_version(resources, "c") == version + 1
+
+
+async def test_a_bad_file_fails_alone_with_its_reason(resources: Resources, tmp_path: Path) -> None:
+    root = write_corpus(tmp_path / "docs")
+    (root / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    (root / "empty.md").write_text("")
+    summary = await ingest_paths(resources, [root, root / "notes.yaml"], corpus="c")
+    assert (summary.documents_new, summary.documents_failed) == (2, 3)
+    async with resources.sessions() as session:
+        job = await session.get(IngestionJobRow, summary.job_id)
+        assert job is not None and job.state == "succeeded" and job.documents_failed == 3
+        failed = (
+            await session.execute(select(JobDocumentRow).where(JobDocumentRow.status == "failed"))
+        ).scalars()
+        reasons = {Path(r.source).name: r.error or "" for r in failed}
+        stored = (await session.execute(select(DocumentRow.source))).scalars().all()
+    assert "PDF" in reasons["broken.pdf"]
+    assert "empty" in reasons["empty.md"]
+    assert "unsupported file type" in reasons["notes.yaml"]
+    assert sorted(Path(s).name for s in stored) == ["alpha.md", "beta.txt"]
+
+
+async def test_same_file_in_two_corpora_is_two_documents(resources: Resources, tmp_path: Path) -> None:
+    root = write_corpus(tmp_path / "docs")
+    await ingest_paths(resources, [root], corpus="one")
+    await ingest_paths(resources, [root], corpus="two")
+    one, two = await resources.store.chunk_ids(corpus="one"), await resources.store.chunk_ids(corpus="two")
+    assert one and two and not one & two
+    hits = await resources.store.search(
+        dense=await resources.embedder.embed_query("solar"), sparse=None, corpora=["one"], k=10
+    )
+    assert {h.corpus for h in hits} == {"one"}
