@@ -1,0 +1,1 @@
+"""Retrieval and answering: question to sources to a cited, streamed answer."""

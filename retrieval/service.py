@@ -1,0 +1,166 @@
+"""Answering: retrieve sources for a question, prompt the LLM, map its citations.
+
+Services know nothing of HTTP; the API and the CLI both call these.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from core.db.models import CorpusRow
+from core.errors import InvalidInputError, NotFoundError
+from core.resources import Resources
+from core.types import Answer, Citation, SearchHit
+from retrieval.citations import map_citations
+from retrieval.prompt import build_messages, fit_sources
+
+# Characters of source text per prompt token is about 4 for English; keep a margin.
+_CHARS_PER_TOKEN = 3
+_PROMPT_OVERHEAD_TOKENS = 200
+MAX_K = 50
+
+
+@dataclass(slots=True)
+class TokenEvent:
+    text: str
+
+
+@dataclass(slots=True)
+class CitationsEvent:
+    citations: list[Citation]
+
+
+@dataclass(slots=True)
+class DoneEvent:
+    model: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+StreamEvent = TokenEvent | CitationsEvent | DoneEvent
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)
+
+
+async def resolve_corpora(resources: Resources, corpus: str | None) -> list[str]:
+    """Corpus names a query searches: the one named (which must exist), or all of them."""
+    async with resources.sessions() as session:
+        if corpus is None:
+            return list((await session.execute(select(CorpusRow.name))).scalars())
+        row = (await session.execute(select(CorpusRow).where(CorpusRow.name == corpus))).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"no corpus named {corpus!r}; ingest documents into it first")
+    return [corpus]
+
+
+def _check_question(resources: Resources, question: str, k: int | None) -> int:
+    if not question.strip():
+        raise InvalidInputError("the question is empty")
+    limit = resources.settings.retrieval.max_question_chars
+    if len(question) > limit:
+        raise InvalidInputError(f"the question has {len(question)} characters; the limit is {limit}")
+    k = k or resources.settings.retrieval.k
+    if not 1 <= k <= MAX_K:
+        raise InvalidInputError(f"k must be between 1 and {MAX_K}")
+    return k
+
+
+async def search(
+    resources: Resources, question: str, *, corpora: Sequence[str], k: int, timings: dict[str, float]
+) -> list[SearchHit]:
+    """Top ``k`` chunks for ``question`` within ``corpora``, by the configured retrieval mode."""
+    mode = resources.settings.retrieval.mode
+    start = time.perf_counter()
+    dense = await resources.embedder.embed_query(question) if mode in ("dense", "hybrid") else None
+    sparse = resources.sparse.embed_query(question) if mode in ("sparse", "hybrid") else None
+    timings["embed_ms"] = _ms(start)
+    start = time.perf_counter()
+    hits = await resources.store.search(dense=dense, sparse=sparse, corpora=list(corpora), k=k)
+    timings["search_ms"] = _ms(start)
+    return hits
+
+
+def _max_source_chars(resources: Resources) -> int:
+    llm = resources.settings.llm
+    return max(1000, (llm.context_tokens - llm.max_tokens - _PROMPT_OVERHEAD_TOKENS) * _CHARS_PER_TOKEN)
+
+
+async def _prepare(
+    resources: Resources, question: str, corpus: str | None, k: int | None, timings: dict[str, float]
+) -> tuple[list[SearchHit], list[SearchHit]]:
+    k = _check_question(resources, question, k)
+    corpora = await resolve_corpora(resources, corpus)
+    hits = await search(resources, question, corpora=corpora, k=k, timings=timings)
+    return hits, fit_sources(hits, max_chars=_max_source_chars(resources))
+
+
+async def answer(
+    resources: Resources, question: str, *, corpus: str | None = None, k: int | None = None
+) -> Answer:
+    """A whole cited answer to ``question`` from ``corpus`` (None: every corpus)."""
+    total = time.perf_counter()
+    timings: dict[str, float] = {}
+    hits, sources = await _prepare(resources, question, corpus, k, timings)
+    if not sources:
+        timings["total_ms"] = _ms(total)
+        return Answer(answer=NO_SOURCES_ANSWER, citations=[], sources=[], model="", timings=timings)
+    start = time.perf_counter()
+    llm = resources.llm
+    completion = await llm.complete(
+        build_messages(question, sources, max_source_chars=_max_source_chars(resources))
+    )
+    timings["generate_ms"] = _ms(start)
+    timings["total_ms"] = _ms(total)
+    return Answer(
+        answer=completion.text.strip(),
+        citations=map_citations(completion.text, sources),
+        sources=hits,
+        model=completion.model,
+        timings=timings,
+        usage=completion.usage,
+    )
+
+
+NO_SOURCES_ANSWER = "The documents do not contain an answer to this question: nothing relevant was found."
+
+
+async def stream_answer(
+    resources: Resources, question: str, *, corpus: str | None = None, k: int | None = None
+) -> AsyncIterator[StreamEvent]:
+    """The answer as events: tokens as the LLM makes them, then citations, then done.
+
+    Input errors raise before the first event, so a caller can still answer with an error status.
+    """
+    total = time.perf_counter()
+    timings: dict[str, float] = {}
+    _, sources = await _prepare(resources, question, corpus, k, timings)
+    return _stream(resources, question, sources, timings, total)
+
+
+async def _stream(
+    resources: Resources, question: str, sources: list[SearchHit], timings: dict[str, float], total: float
+) -> AsyncIterator[StreamEvent]:
+    if not sources:
+        yield TokenEvent(NO_SOURCES_ANSWER)
+        yield CitationsEvent([])
+        timings["total_ms"] = _ms(total)
+        yield DoneEvent(model="", timings=timings)
+        return
+    llm = resources.llm
+    start = time.perf_counter()
+    parts: list[str] = []
+    messages = build_messages(question, sources, max_source_chars=_max_source_chars(resources))
+    async for text in llm.stream(messages):
+        if not parts:
+            timings["first_token_ms"] = _ms(total)
+        parts.append(text)
+        yield TokenEvent(text)
+    timings["generate_ms"] = _ms(start)
+    yield CitationsEvent(map_citations("".join(parts), sources))
+    timings["total_ms"] = _ms(total)
+    yield DoneEvent(model=llm.model, timings=timings)
