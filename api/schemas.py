@@ -1,0 +1,69 @@
+"""Request and response schemas of the HTTP API (separate from tables and domain types)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from core.types import Answer, Citation
+
+
+class QueryRequest(BaseModel):
+    question: str = Field(min_length=1, description="The question, in plain language.")
+    corpus: str | None = Field(default=None, description="Corpus to search; null searches every corpus.")
+    k: int | None = Field(
+        default=None, ge=1, le=50, description="Sources to retrieve (default from settings)."
+    )
+
+
+class CitationPublic(BaseModel):
+    n: int = Field(description="The source's number in the prompt, as cited in the answer ([n]).")
+    document_id: str
+    title: str
+    source: str = Field(description="File path or URL of the document.")
+    page: int | None = Field(description="Page number (PDF), or null.")
+    text: str = Field(description="The cited passage.")
+
+    @classmethod
+    def from_domain(cls, citation: Citation) -> CitationPublic:
+        return cls(
+            n=citation.n,
+            document_id=citation.document_id,
+            title=citation.title,
+            source=citation.source,
+            page=citation.page,
+            text=citation.text,
+        )
+
+
+class QueryResponse(BaseModel):
+    answer: str
+    citations: list[CitationPublic]
+    model: str = Field(description="The model that wrote the answer (empty when no source was found).")
+    timings: dict[str, float] = Field(description="Milliseconds spent per stage, and in total.")
+    usage: dict[str, int] = Field(
+        default_factory=dict, description="Tokens in and out, when the LLM reports them."
+    )
+
+    @classmethod
+    def from_domain(cls, answer: Answer) -> QueryResponse:
+        return cls(
+            answer=answer.answer,
+            citations=[CitationPublic.from_domain(c) for c in answer.citations],
+            model=answer.model,
+            timings=answer.timings,
+            usage=answer.usage,
+        )
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable error code.")
+    message: str = Field(description="What went wrong, for people.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: str
+    version: str

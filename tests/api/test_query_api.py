@@ -1,0 +1,115 @@
+"""The HTTP API driven through httpx against the real app with its lifespan."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.app import create_app
+from core.db import migrate
+from core.db.engine import create_engine
+from core.settings import Settings
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="module")
+async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
+    root = tmp_path_factory.mktemp("api")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "widgets.md").write_text(
+        "# Widgets\n\nThe Alpha widget is blue and weighs three grams.\n\n"
+        "## Care\n\nClean widgets with a dry cloth once a week.\n"
+    )
+    settings = Settings(data_dir=root / "lore")
+    engine = create_engine(settings)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+
+    from core.resources import open_resources
+    from ingestion.pipeline import ingest_paths
+
+    async with open_resources(settings, with_llm=False) as resources:
+        await ingest_paths(resources, [docs], corpus="handbook")
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lore.test", timeout=120) as c:
+            yield c
+
+
+async def test_health(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+async def test_query_returns_answer_with_citations_and_timings(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/query", json={"question": "What colour is the Alpha widget?"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["answer"].strip()
+    assert body["citations"], body
+    citation = body["citations"][0]
+    assert set(citation) == {"n", "document_id", "title", "source", "page", "text"}
+    assert Path(citation["source"]).name == "widgets.md"
+    assert body["timings"]["total_ms"] > 0
+
+
+def parse_sse(raw: str) -> list[tuple[str, object]]:
+    events = []
+    for block in raw.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+async def test_stream_sends_tokens_then_citations_then_done(client: httpx.AsyncClient) -> None:
+    async with client.stream(
+        "POST", "/v1/query/stream", json={"question": "How should widgets be cleaned?", "corpus": "handbook"}
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        raw = "".join([chunk async for chunk in response.aiter_text()])
+    events = parse_sse(raw)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "token" and kinds.count("token") > 1
+    assert kinds[-2:] == ["citations", "done"]
+    assert set(kinds) == {"token", "citations", "done"}
+    citations = events[-2][1]
+    assert isinstance(citations, list) and citations
+    done = events[-1][1]
+    assert isinstance(done, dict) and "first_token_ms" in done["timings"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        ("/v1/query", {"question": "x", "corpus": "missing"}, 404, "not_found"),
+        ("/v1/query/stream", {"question": "x", "corpus": "missing"}, 404, "not_found"),
+        ("/v1/query", {"question": ""}, 422, "invalid_input"),
+        ("/v1/query", {"question": "x", "k": 0}, 422, "invalid_input"),
+        ("/v1/query", {"question": "   "}, 422, "invalid_input"),
+        ("/v1/nothing-here", {}, 404, "not_found"),
+    ],
+)
+async def test_errors_share_one_json_shape(
+    client: httpx.AsyncClient, path: str, body: dict[str, object], status: int, code: str
+) -> None:
+    response = await client.post(path, json=body)
+    assert response.status_code == status
+    payload = response.json()
+    assert set(payload) == {"error"}
+    assert payload["error"]["code"] == code and payload["error"]["message"]
+
+
+async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert {"/v1/query", "/v1/query/stream", "/health"} <= set(spec["paths"])
+    assert (await client.get("/docs")).status_code == 200
