@@ -1,0 +1,298 @@
+"""The `lore` command: ingest, ask, serve, evaluate, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from core.errors import LoreError
+from core.settings import Settings, get_settings
+
+app = typer.Typer(help="Lore: grounded, cited answers over your documents.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluation suites.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(eval_app, name="eval")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; Lore errors become a clear message and exit code 2."""
+    try:
+        return asyncio.run(coro)
+    except LoreError as exc:
+        err.print(f"[bold red]error[/]: {exc.message}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+class _Bar:
+    """A rich progress bar on stderr, fed by ingestion and eval progress callbacks."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self._label = label
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not enabled,
+            transient=False,
+        )
+        self._task: Any = None
+        self._chunks = 0
+
+    def __enter__(self) -> _Bar:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def start(self, total: int) -> None:
+        self._task = self._progress.add_task(self._label, total=total, info="")
+
+    def advance(self, source: str, status: str, chunks: int) -> None:
+        self._chunks += chunks
+        info = f"{self._chunks} chunks" if self._label == "ingest" else ""
+        if status == "failed":
+            self._progress.console.print(f"[red]failed[/]: {source}")
+        self._progress.update(self._task, advance=1, info=info)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"ingested into corpus {summary['corpus']!r}", show_header=False)
+    for key in (
+        "documents_new",
+        "documents_changed",
+        "documents_unchanged",
+        "documents_failed",
+        "chunks_embedded",
+        "seconds",
+    ):
+        table.add_row(key, str(summary[key]))
+    out.print(table)
+    if summary["chunks_embedded"] == 0 and not summary["documents_failed"]:
+        out.print("nothing changed: no chunk was embedded")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and directories to ingest.")],
+    corpus: Annotated[
+        str | None, typer.Option(help="Corpus to ingest into (default: setting default_corpus).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON line.")] = False,
+) -> None:
+    """Ingest files (PDF, Markdown, text, HTML) into a corpus; unchanged files are skipped."""
+    settings = get_settings()
+
+    async def main() -> dict[str, Any]:
+        from core.db.models import JobDocumentRow
+        from core.resources import open_resources
+        from ingestion.pipeline import ingest_paths
+
+        async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:
+            with _Bar("ingest", enabled=not as_json and sys.stderr.isatty()) as bar:
+                summary = await ingest_paths(
+                    resources, paths, corpus=corpus or settings.default_corpus, progress=bar
+                )
+            result = summary.as_dict()
+            if summary.documents_failed:
+                from sqlalchemy import select
+
+                async with resources.sessions() as session:
+                    rows = await session.execute(
+                        select(JobDocumentRow).where(
+                            JobDocumentRow.job_id == summary.job_id, JobDocumentRow.status == "failed"
+                        )
+                    )
+                    result["failures"] = [{"source": r.source, "error": r.error} for r in rows.scalars()]
+            return result
+
+    result = _run(main())
+    if as_json:
+        print(json.dumps(result))
+        return
+    _print_summary(result)
+    for failure in result.get("failures", []):
+        err.print(f"[red]failed[/] {failure['source']}: {failure['error']}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    corpus: Annotated[str | None, typer.Option(help="Corpus to search (default: every corpus).")] = None,
+    k: Annotated[int | None, typer.Option(help="Sources to retrieve (default: setting retrieval.k).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as one JSON object.")] = False,
+) -> None:
+    """Ask a question: the answer streams to the terminal, then its citations."""
+    settings = get_settings()
+
+    async def main() -> dict[str, Any] | None:
+        from core.resources import open_resources
+        from retrieval import service
+
+        async with open_resources(settings, migrate_sqlite=True) as resources:
+            if as_json:
+                answer = await service.answer(resources, question, corpus=corpus, k=k)
+                return {
+                    "answer": answer.answer,
+                    "citations": [
+                        {
+                            "n": c.n,
+                            "document_id": c.document_id,
+                            "title": c.title,
+                            "source": c.source,
+                            "page": c.page,
+                            "text": c.text,
+                        }
+                        for c in answer.citations
+                    ],
+                    "model": answer.model,
+                    "timings": answer.timings,
+                }
+            events = await service.stream_answer(resources, question, corpus=corpus, k=k)
+            async for event in events:
+                if isinstance(event, service.TokenEvent):
+                    out.print(event.text, end="", soft_wrap=True, highlight=False, markup=False)
+                elif isinstance(event, service.CitationsEvent):
+                    out.print()
+                    _print_citations(event.citations)
+            return None
+
+    result = _run(main())
+    if result is not None:
+        print(json.dumps(result, ensure_ascii=False))
+
+
+def _print_citations(citations: list[Any]) -> None:
+    if not citations:
+        out.print("\n[dim]no citations[/]")
+        return
+    out.print("\n[bold]Sources[/]")
+    for c in citations:
+        page = f", page {c.page}" if c.page is not None else ""
+        passage = " ".join(c.text.split())
+        passage = passage if len(passage) <= 160 else passage[:157] + "..."
+        out.print(f"  [{c.n}] {c.title}{page} - {c.source}", markup=False, highlight=False)
+        out.print(f"      {passage}", markup=False, highlight=False, style="dim")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default 8000).")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    host = host or settings.server.host
+    port = port or settings.server.port
+    if settings.uses_sqlite:
+        # Migrations run before the app starts, never inside it.
+        _run(_upgrade(settings))
+
+    def ready() -> None:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        err.print(
+            f"[bold green]Lore is ready[/] on http://{shown}:{port} (docs at /docs). Try:\n"
+            f"  curl -s -X POST {shown}:{port}/v1/query -H 'content-type: application/json' "
+            '-d \'{"question": "How do I ingest documents?"}\''
+        )
+
+    uvicorn.run(create_app(settings, on_ready=ready), host=host, port=port, log_level="info")
+
+
+async def _upgrade(settings: Settings) -> str | None:
+    from core.db import migrate
+    from core.db.engine import create_engine
+
+    engine = create_engine(settings)
+    try:
+        await migrate.upgrade(engine)
+        return await migrate.current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations to the configured database."""
+    revision = _run(_upgrade(get_settings()))
+    out.print(f"database at revision {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's migration revision and the latest one."""
+    from core.db import migrate
+    from core.db.engine import create_engine
+
+    async def main() -> str | None:
+        engine = create_engine(get_settings())
+        try:
+            return await migrate.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    out.print(f"current: {_run(main()) or 'none'}; latest: {migrate.head_revision()}")
+
+
+@eval_app.command("run")
+def eval_run(
+    suite_path: Annotated[Path, typer.Argument(metavar="SUITE.yaml", help="The suite file.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for results.json.")] = Path("eval-out"),
+) -> None:
+    """Run an eval suite and write DIR/results.json with hit@k, MRR and every answer."""
+    settings = get_settings()
+
+    async def main() -> tuple[dict[str, Any], Path]:
+        from core.resources import open_resources
+        from evals.runner import run_suite, write_results
+        from evals.suite import load_suite
+
+        suite = load_suite(suite_path)
+        async with open_resources(settings, migrate_sqlite=True) as resources:
+            interactive = sys.stderr.isatty()
+            with (
+                _Bar("ingest", enabled=interactive) as ingest_bar,
+                _Bar("questions", enabled=interactive) as bar,
+            ):
+                result = await run_suite(resources, suite, ingest_progress=ingest_bar, progress=bar)
+        return result.summary, write_results(result, out_dir)
+
+    summary, path = _run(main())
+    table = Table(title=f"suite {summary['suite']!r} ({summary['cases']} questions)", show_header=False)
+    for name, value in summary["metrics"].items():
+        table.add_row(name, "n/a" if value is None else f"{value:.4f}")
+    table.add_row("latency p50 (ms)", str(summary["latency_ms"].get("p50")))
+    out.print(table)
+    out.print(f"results: {path}")
