@@ -1,0 +1,177 @@
+"""compose.yaml: every service health-checked and pinned, no secret with a default, the API wired."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = REPO / "compose.yaml"
+SERVICES = {"api", "qdrant", "postgres", "redis", "vllm"}
+# A compose variable reference: ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ...
+VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}")
+REQUIRED_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}")
+URL_PASSWORD = re.compile(r"://[^/:@]*:(?P<password>.*)@")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|(^|_)KEY$", re.IGNORECASE)
+# v1.16.3, 17.6, 0.1.0: a moving tag such as latest, 17 or stable is not a pin.
+PINNED_TAG = re.compile(r"v?\d+\.\d+(\.\d+)?([-.+][\w.-]+)?")
+TEST_SECRETS = {"POSTGRES_PASSWORD": "compose-test-only", "VLLM_API_KEY": "compose-test-only"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    services = compose["services"]
+    assert isinstance(services, dict)
+    return services
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """The service's environment as a mapping, whether written as a mapping or as a list."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def _command_args(service: dict[str, Any]) -> list[str]:
+    command = service.get("command") or []
+    return command.split() if isinstance(command, str) else [str(arg) for arg in command]
+
+
+def _secret_problems(where: str, value: str) -> list[str]:
+    """Reasons why ``value`` (an environment value or argument) could leak a plaintext secret."""
+    problems = []
+    for ref in VARIABLE.finditer(value):
+        if SECRET_NAME.search(ref["name"]) and ref["op"] in {"-", ":-"}:
+            problems.append(f"{where}: secret variable {ref['name']} has a default")
+    # Not urlsplit: the "?" of ${VAR:?message} would end its netloc early.
+    credentials = URL_PASSWORD.search(value)
+    if credentials and not REQUIRED_VARIABLE.fullmatch(credentials["password"]):
+        problems.append(f"{where}: URL carries a password that is not a required ${{VAR:?...}}")
+    return problems
+
+
+def test_compose_defines_the_five_services(compose: dict[str, Any]) -> None:
+    assert set(_services(compose)) == SERVICES
+
+
+def test_every_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    missing = [
+        name
+        for name, service in _services(compose).items()
+        if not (service.get("healthcheck") or {}).get("test")
+        or (service["healthcheck"].get("disable") is True)
+    ]
+    assert missing == [], f"services without a healthcheck: {missing}"
+
+
+def test_every_image_is_pinned_to_a_version(compose: dict[str, Any]) -> None:
+    problems = []
+    for name, service in _services(compose).items():
+        image = service.get("image")
+        if image is None:
+            assert "build" in service, f"{name} has neither image nor build"
+            continue
+        if "@sha256:" in image:
+            continue
+        repository, _, tag = image.rpartition(":")
+        if not repository or "/" in tag:
+            problems.append(f"{name}: {image} has no tag")
+        elif not PINNED_TAG.fullmatch(tag):
+            problems.append(f"{name}: {image} is not pinned to a major.minor[.patch] version")
+    assert problems == []
+
+
+def test_no_secret_has_a_plaintext_default(compose: dict[str, Any]) -> None:
+    problems = []
+    for name, service in _services(compose).items():
+        for key, value in _environment(service).items():
+            where = f"{name}.environment.{key}"
+            problems += _secret_problems(where, value)
+            if SECRET_NAME.search(key) and not REQUIRED_VARIABLE.fullmatch(value):
+                problems.append(f"{where} must be a required variable such as ${{{key}:?...}}")
+        args = _command_args(service)
+        problems += [p for i, arg in enumerate(args) for p in _secret_problems(f"{name}.command[{i}]", arg)]
+        for flag, value in pairwise(args):
+            if flag in {"--api-key", "--password"} and not REQUIRED_VARIABLE.fullmatch(value):
+                problems.append(f"{name}.command {flag} must be a required variable")
+    assert problems == []
+
+
+def test_api_is_wired_to_every_production_backend(compose: dict[str, Any]) -> None:
+    api = _services(compose)["api"]
+    env = _environment(api)
+    assert env["LORE_VECTOR_STORE__URL"] == "http://qdrant:6333"
+    assert env["LORE_DATABASE__URL"].startswith("postgresql+asyncpg://lore:")
+    assert env["LORE_DATABASE__URL"].endswith("@postgres:5432/lore")
+    assert env["LORE_CACHE__REDIS_URL"] == "redis://redis:6379/0"
+    assert env["LORE_LLM__BASE_URL"] == "http://vllm:8000/v1"
+    assert "VLLM_API_KEY" in env["LORE_LLM__API_KEY"]
+    assert env["LORE_DATA_DIR"] == "/data"
+    assert _command_args(api) == ["lore", "serve", "--host", "0.0.0.0", "--port", "8000"]
+    depends_on = api["depends_on"]
+    assert set(depends_on) == SERVICES - {"api"}
+    assert all(dep["condition"] == "service_healthy" for dep in depends_on.values())
+
+
+def test_vllm_serves_the_model_the_api_asks_for_on_a_gpu(compose: dict[str, Any]) -> None:
+    vllm = _services(compose)["vllm"]
+    args = _command_args(vllm)
+    assert args[args.index("--model") + 1] == _environment(_services(compose)["api"])["LORE_LLM__MODEL"]
+    devices = vllm["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+
+
+def _docker_compose() -> list[str]:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("the docker client is not installed: cannot run `docker compose config`")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        reason = (probe.stderr or probe.stdout).strip().splitlines()[:1]
+        pytest.skip(f"the docker client has no compose plugin ({' '.join(reason)}): cannot run its config")
+    return [docker, "compose", "--project-directory", str(REPO), "-f", str(COMPOSE_FILE)]
+
+
+def _env_without_secrets() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key not in TEST_SECRETS}
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    result = subprocess.run(
+        [*_docker_compose(), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env={**_env_without_secrets(), **TEST_SECRETS},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_refuses_to_start_without_the_secrets() -> None:
+    command = _docker_compose()
+    if (REPO / ".env").exists():
+        pytest.skip("a .env file beside compose.yaml may supply the secrets")
+    result = subprocess.run(
+        [*command, "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env=_env_without_secrets(),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "set POSTGRES_PASSWORD" in result.stderr or "set VLLM_API_KEY" in result.stderr
