@@ -1,0 +1,43 @@
+# Lore's set-up and checks. `make demo` and `make test` are the README's two commands.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# llama.cpp built for portable x86-64: a native (-march=native) build crashed at the first
+# generated token on our build machines.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
+export DO_NOT_TRACK := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test lint check clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# torch first, pinned: that CPU build lies on the build machines' disk, a looser pin pulls CUDA.
+.install-stamp: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: .install-stamp
+
+demo: install
+	$(BIN)/lore db upgrade
+	$(BIN)/lore ingest data/
+	$(BIN)/lore serve
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) .install-stamp .lore .pytest_cache .mypy_cache .ruff_cache
