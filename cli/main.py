@@ -225,7 +225,8 @@ def serve(
         err.print(
             f"[bold green]Lore is ready[/] on http://{shown}:{port} (docs at /docs). Try:\n"
             f"  curl -s -X POST {shown}:{port}/v1/query -H 'content-type: application/json' "
-            '-d \'{"question": "How do I ingest documents?"}\''
+            '-d \'{"question": "How do I ingest documents?"}\'',
+            soft_wrap=True,
         )
 
     uvicorn.run(create_app(settings, on_ready=ready), host=host, port=port, log_level="info")

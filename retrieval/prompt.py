@@ -40,7 +40,7 @@ def build_messages(question: str, sources: Sequence[SearchHit], *, max_source_ch
     end of the prompt, and this order gave more answers citing the right document (see
     docs/retrieval.md).
     """
-    blocks = [f"{source_label(n, hit)}\n{hit.text.strip()[:max_source_chars]}" for n, hit in enumerate(sources, 1)]
+    blocks = [f"{source_label(n, h)}\n{h.text.strip()[:max_source_chars]}" for n, h in enumerate(sources, 1)]
     q = question.strip()
     user = (
         f"Question: {q}\n\nSources:\n\n"
