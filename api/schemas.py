@@ -52,6 +52,7 @@ class QueryResponse(BaseModel):
             model=answer.model,
             timings=answer.timings,
             usage=answer.usage,
+            cached=answer.cached,
         )
 
 

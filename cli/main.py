@@ -175,6 +175,7 @@ def ask(
                     ],
                     "model": answer.model,
                     "timings": answer.timings,
+                    "cached": answer.cached,
                 }
             events = await service.stream_answer(resources, question, corpus=corpus, k=k)
             async for event in events:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.components.cache import Cache, open_cache
 from core.components.embedding import Embedder
 from core.components.llm import LLM, open_llm
 from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
@@ -28,6 +29,7 @@ class Resources:
     embedder: Embedder
     sparse: Bm25Encoder
     store: VectorStore
+    cache: Cache
     _llm: LLM | None = None
 
     @property
@@ -42,7 +44,7 @@ class Resources:
 async def open_resources(
     settings: Settings, *, with_llm: bool = True, migrate_sqlite: bool = False
 ) -> AsyncIterator[Resources]:
-    """Open database, embedder, sparse encoder, vector store and (optionally) the LLM.
+    """Open database, embedder, sparse encoder, vector store, cache and (optionally) the LLM.
 
     ``migrate_sqlite`` applies pending migrations to an embedded SQLite database (the CLI does
     this for the single-user default); other databases must be migrated with ``lore db upgrade``.
@@ -59,6 +61,9 @@ async def open_resources(
         stack.push_async_callback(store.close)
         await store.ensure_collection(dim=embedder.dim)
 
+        cache = open_cache(settings.cache)
+        stack.push_async_callback(cache.close)
+
         resources = Resources(
             settings=settings,
             engine=engine,
@@ -66,6 +71,7 @@ async def open_resources(
             embedder=embedder,
             sparse=Bm25Encoder(),
             store=store,
+            cache=cache,
             _llm=open_llm(settings.llm) if with_llm else None,
         )
 

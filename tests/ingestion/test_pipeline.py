@@ -98,3 +98,23 @@ async def test_same_file_in_two_corpora_is_two_documents(resources: Resources, t
         dense=await resources.embedder.embed_query("solar"), sparse=None, corpora=["one"], k=10
     )
     assert {h.corpus for h in hits} == {"one"}
+
+
+async def test_pipeline_runs_on_the_qdrant_client_backend(tmp_path: Path) -> None:
+    """The production store (qdrant-client, here in local mode) behind the same pipeline."""
+    from core.resources import open_resources
+    from core.settings import Settings, VectorStoreSettings
+
+    settings = Settings(data_dir=tmp_path / "lore", vector_store=VectorStoreSettings(url=":memory:"))
+    root = write_corpus(tmp_path / "docs")
+    async with open_resources(settings, with_llm=False, migrate_sqlite=True) as res:
+        first = await ingest_paths(res, [root], corpus="c")
+        second = await ingest_paths(res, [root], corpus="c")
+        hits = await res.store.search(
+            dense=await res.embedder.embed_query("solar power"),
+            sparse=res.sparse.embed_query("solar power"),
+            corpora=["c"],
+            k=3,
+        )
+    assert first.documents_new == 2 and second.chunks_embedded == 0
+    assert Path(hits[0].source).name == "beta.txt"
