@@ -86,14 +86,9 @@ class _Bar:
 
 def _print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"ingested into corpus {summary['corpus']!r}", show_header=False)
-    for key in (
-        "documents_new",
-        "documents_changed",
-        "documents_unchanged",
-        "documents_failed",
-        "chunks_embedded",
-        "seconds",
-    ):
+    from ingestion.pipeline import SUMMARY_COUNTS
+
+    for key in SUMMARY_COUNTS:
         table.add_row(key, str(summary[key]))
     out.print(table)
     if summary["chunks_embedded"] == 0 and not summary["documents_failed"]:

@@ -36,6 +36,16 @@ class Progress(Protocol):
     def advance(self, source: str, status: str, chunks: int) -> None: ...
 
 
+SUMMARY_COUNTS = (
+    "documents_new",
+    "documents_changed",
+    "documents_unchanged",
+    "documents_failed",
+    "chunks_embedded",
+    "seconds",
+)
+
+
 @dataclass(slots=True)
 class IngestSummary:
     job_id: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -38,28 +39,26 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(_current)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Migrate the database behind ``engine`` up to ``revision``."""
+async def _alembic(engine: AsyncEngine, action: Callable[[Config, str], None], revision: str) -> None:
+    """Run an Alembic command on a connection of ``engine``, in one transaction."""
 
-    def _upgrade(connection: Connection) -> None:
+    def run(connection: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+        action(cfg, revision)
 
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(run)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate the database behind ``engine`` up to ``revision``."""
+    await _alembic(engine, command.upgrade, revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
     """Migrate the database behind ``engine`` down to ``revision``."""
-
-    def _downgrade(connection: Connection) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = connection
-        command.downgrade(cfg, revision)
-
-    async with engine.begin() as conn:
-        await conn.run_sync(_downgrade)
+    await _alembic(engine, command.downgrade, revision)
 
 
 async def require_current(engine: AsyncEngine) -> None:
