@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,10 @@ log = logging.getLogger("lore.api")
 
 # Most specific first: the first class an error is an instance of decides the status.
 STATUS_BY_ERROR: list[tuple[type[errors.LoreError], int]] = [
+    (errors.AuthenticationError, 401),
+    (errors.PermissionDeniedError, 403),
+    (errors.RateLimitedError, 429),
+    (errors.PayloadTooLargeError, 413),
     (errors.UnsupportedFormatError, 415),
     (errors.InvalidInputError, 422),
     (errors.NotFoundError, 404),
@@ -25,8 +30,27 @@ STATUS_BY_ERROR: list[tuple[type[errors.LoreError], int]] = [
 ]
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content={"error": {"code": code, "message": message}}, headers=headers
+    )
+
+
+def error_headers(exc: errors.LoreError) -> dict[str, str] | None:
+    """Headers an error's status calls for: a Bearer challenge on 401, retry hints on 429."""
+    if isinstance(exc, errors.AuthenticationError):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, errors.RateLimitedError):
+        retry = str(max(1, math.ceil(exc.retry_after_s)))
+        return {
+            "Retry-After": retry,
+            "RateLimit-Limit": str(exc.limit),
+            "RateLimit-Remaining": str(exc.remaining),
+            "RateLimit-Reset": retry,
+        }
+    return None
 
 
 def status_for(exc: errors.LoreError) -> int:
@@ -41,7 +65,7 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if status >= 500:
             log.error("request failed: %s", exc.message)
-        return error_response(status, exc.code, exc.message)
+        return error_response(status, exc.code, exc.message, error_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -53,7 +77,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}) or None)
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:

@@ -5,7 +5,11 @@
     LoreError                      500 internal_error
     ├── InvalidInputError          422 invalid_input
     │   └── UnsupportedFormatError 415 unsupported_format
-    ├── NotFoundError              404 not_found
+    ├── AuthenticationError        401 unauthenticated (no, bad, expired or revoked credentials)
+    ├── PermissionDeniedError      403 forbidden (authenticated, but the role does not allow it)
+    ├── NotFoundError              404 not_found (also: exists, but the caller may not see it)
+    ├── RateLimitedError           429 rate_limited (carries retry_after_s)
+    ├── PayloadTooLargeError       413 payload_too_large
     ├── ConflictError              409 conflict
     ├── ExtractionError            422 extraction_failed  (one document failed; never the job)
     ├── ConfigurationError         500 configuration_error
@@ -34,8 +38,30 @@ class UnsupportedFormatError(InvalidInputError):
     code = "unsupported_format"
 
 
+class AuthenticationError(LoreError):
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(LoreError):
+    code = "forbidden"
+
+
 class NotFoundError(LoreError):
     code = "not_found"
+
+
+class RateLimitedError(LoreError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, limit: int, remaining: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.limit = limit
+        self.remaining = remaining
+
+
+class PayloadTooLargeError(LoreError):
+    code = "payload_too_large"
 
 
 class ConflictError(LoreError):

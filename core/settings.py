@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -129,6 +129,70 @@ class RetrievalSettings(BaseModel):
 class ServerSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="Address `lore serve` binds.")
     port: int = Field(default=8000, description="Port `lore serve` binds.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (JSON list); empty: no CORS headers."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        description="Largest request body accepted on JSON routes (uploads have their own).",
+    )
+
+
+class AuthSettings(BaseModel):
+    jwt_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description=(
+            "HMAC keys for JWTs as a JSON object {kid: secret}, each secret at least 32 characters. "
+            "Tokens are signed with `jwt_signing_kid` and verified with any key listed, so a key can "
+            "be rotated without logging everyone out. Empty in development: a key is generated "
+            "under the data dir. Required in production."
+        ),
+    )
+    jwt_signing_kid: str | None = Field(
+        default=None, description="Which key of `jwt_keys` signs new tokens (default: the first)."
+    )
+    issuer: str = Field(default="lore", description="The `iss` claim of Lore's tokens.")
+    access_token_ttl_s: int = Field(default=900, description="Lifetime of an access token (seconds).")
+    refresh_token_ttl_s: int = Field(
+        default=14 * 24 * 3600, description="Lifetime of a refresh token (seconds); each use rotates it."
+    )
+    api_key_prefix: str = Field(
+        default="lore_", description="Prefix of API keys, so logs and scanners spot them."
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer URL of an external identity provider; unset: no OIDC.",
+    )
+    oidc_client_id: str | None = Field(
+        default=None, description="OIDC client ID registered with the provider."
+    )
+    oidc_client_secret: SecretStr | None = Field(default=None, description="OIDC client secret.")
+    oidc_scopes: str = Field(default="openid profile email", description="Scopes asked of the provider.")
+    oidc_default_role: Literal["reader", "evaluator", "admin"] = Field(
+        default="reader", description="Role of a user created at their first OIDC login."
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key for the short-lived OIDC login session cookie; development generates one.",
+    )
+
+
+class RateLimitSettings(BaseModel):
+    enabled: bool = Field(default=True, description="Apply per-caller rate limits.")
+    query_per_minute: float = Field(
+        default=60.0, description="Query requests per minute per caller (refill rate)."
+    )
+    query_burst: int = Field(
+        default=20, description="Query requests a caller may make at once (bucket size)."
+    )
+    ingest_per_minute: float = Field(default=30.0, description="Ingestion requests per minute per caller.")
+    ingest_burst: int = Field(default=10, description="Ingestion bucket size.")
+    admin_per_minute: float = Field(default=120.0, description="Admin requests per minute per caller.")
+    admin_burst: int = Field(default=40, description="Admin bucket size.")
+    websocket_messages_per_minute: float = Field(
+        default=30.0, description="Questions per minute on one socket."
+    )
+    websocket_burst: int = Field(default=10, description="WebSocket message bucket size.")
 
 
 class Settings(BaseSettings):
@@ -141,6 +205,13 @@ class Settings(BaseSettings):
     )
 
     profile: str | None = Field(default=None, description="Profile name: reads settings-<profile>.yaml.")
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description=(
+            "development: embedded conveniences (generated keys, a bootstrap admin). production: "
+            "secrets must be set and must not be placeholders."
+        ),
+    )
     data_dir: Path = Field(default=Path(".lore"), description="Where embedded backends keep their files.")
     default_corpus: str = Field(default="default", description="Corpus used when a command names none.")
     vector_store: VectorStoreSettings = Field(default_factory=VectorStoreSettings)
@@ -151,6 +222,8 @@ class Settings(BaseSettings):
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -163,6 +236,23 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _ProfileSource(settings_cls))
 
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if not self.auth.jwt_keys:
+            raise ValueError("production needs LORE_AUTH__JWT_KEYS: a JSON object {kid: secret}")
+        secrets = {f"auth.jwt_keys.{kid}": key for kid, key in self.auth.jwt_keys.items()}
+        if self.auth.oidc_issuer:
+            if self.auth.oidc_client_secret is None or self.auth.session_secret is None:
+                raise ValueError("OIDC in production needs auth.oidc_client_secret and auth.session_secret")
+            secrets |= {"auth.oidc_client_secret": self.auth.oidc_client_secret}
+            secrets |= {"auth.session_secret": self.auth.session_secret}
+        for name, secret in secrets.items():
+            if is_placeholder_secret(secret.get_secret_value()):
+                raise ValueError(f"{name} is a placeholder or shorter than 32 characters: set a real secret")
+        return self
+
     @property
     def database_url(self) -> str:
         """The effective database URL (SQLite under the data dir unless one is set)."""
@@ -173,6 +263,15 @@ class Settings(BaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+_PLACEHOLDERS = ("change", "secret", "example", "placeholder", "xxxx", "todo", "default", "password")
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """True for secrets too short or obviously copied from an example."""
+    lowered = value.lower()
+    return len(value) < 32 or any(word in lowered for word in _PLACEHOLDERS) or len(set(value)) < 8
 
 
 class _ProfileSource(PydanticBaseSettingsSource):

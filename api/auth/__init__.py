@@ -1,0 +1,1 @@
+"""Identity: users, passwords, JWT access and refresh tokens, API keys, OIDC login, route guards."""
