@@ -7,8 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.auth.oidc import install_oidc
+from api.auth.routes import install_auth
+from api.background import BackgroundWork
+from api.conversations import routes as conversation_routes
+from api.corpora import routes as corpora_routes
 from api.errors import install_error_handlers
-from api.routes import health, query
+from api.ops.install import closing_ops, install_ops
+from api.routes import health, query, ws
 from core.resources import open_resources
 from core.settings import Settings, get_settings
 
@@ -22,11 +28,14 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[], None]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+        async with open_resources(settings) as resources, closing_ops(app):
             app.state.resources = resources
+            app.state.background = BackgroundWork()
             if on_ready is not None:
                 on_ready()
             yield
+            # Saves spawned by streams finish before the database closes.
+            await app.state.background.drain()
 
     app = FastAPI(
         title="Lore",
@@ -35,6 +44,12 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[], None]
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_auth(app, settings)
+    install_oidc(app, settings)
+    install_ops(app, settings)
     app.include_router(health.router)
     app.include_router(query.router)
+    app.include_router(ws.router)
+    app.include_router(corpora_routes.router)
+    app.include_router(conversation_routes.router)
     return app

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.ops.request_id import current_request_id
 from core import errors
 
 log = logging.getLogger("lore.api")
@@ -82,4 +83,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "internal error; the server log has the details")
+        # Starlette answers crashes outside the middlewares, so the request ID is added here.
+        request_id = current_request_id()
+        return error_response(
+            500,
+            "internal_error",
+            "internal error; the server log has the details",
+            {"X-Request-ID": request_id} if request_id else None,
+        )

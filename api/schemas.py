@@ -13,6 +13,10 @@ class QueryRequest(BaseModel):
     k: int | None = Field(
         default=None, ge=1, le=50, description="Sources to retrieve (default from settings)."
     )
+    conversation_id: str | None = Field(
+        default=None,
+        description="A conversation of yours to continue: its turns inform the answer, which is saved in it.",
+    )
 
 
 class CitationPublic(BaseModel):
@@ -42,6 +46,9 @@ class QueryResponse(BaseModel):
     timings: dict[str, float] = Field(description="Milliseconds spent per stage, and in total.")
     usage: dict[str, int] = Field(
         default_factory=dict, description="Tokens in and out, when the LLM reports them."
+    )
+    cached: bool = Field(
+        default=False, description="True when an exact repeat was served from the answer cache."
     )
 
     @classmethod

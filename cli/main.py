@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cli.users import grants_app, keys_app, users_app
 from core.errors import LoreError
 from core.settings import Settings, get_settings
 
@@ -29,6 +30,9 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluation suites.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(grants_app, name="grants")
 
 out = Console()
 err = Console(stderr=True)
@@ -154,7 +158,7 @@ def ask(
 
         async with open_resources(settings, migrate_sqlite=True) as resources:
             if as_json:
-                answer = await service.answer(resources, question, corpus=corpus, k=k)
+                answer = await service.answer(resources, service.Ask(question, corpus=corpus, k=k))
                 return {
                     "answer": answer.answer,
                     "citations": [
@@ -172,7 +176,7 @@ def ask(
                     "timings": answer.timings,
                     "cached": answer.cached,
                 }
-            events = await service.stream_answer(resources, question, corpus=corpus, k=k)
+            events = await service.stream_answer(resources, service.Ask(question, corpus=corpus, k=k))
             async for event in events:
                 if isinstance(event, service.TokenEvent):
                     out.print(event.text, end="", soft_wrap=True, highlight=False, markup=False)
@@ -215,17 +219,65 @@ def serve(
     if settings.uses_sqlite:
         # Migrations run before the app starts, never inside it.
         _run(_upgrade(settings))
+    first_key = _run(_bootstrap_admin(settings)) if settings.environment == "development" else None
 
     def ready() -> None:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        base = f"{shown}:{port}"
+        if first_key is None:
+            err.print(
+                "To get an API key: [bold]export LORE_KEY=$(lore keys create --user admin | tail -1)[/] "
+                "(or log in: curl -s -X POST " + base + "/v1/auth/token -d username=NAME -d password=...)",
+                soft_wrap=True,
+            )
+        key = first_key or "$LORE_KEY"
         err.print(
-            f"[bold green]Lore is ready[/] on http://{shown}:{port} (docs at /docs). Try:\n"
-            f"  curl -s -X POST {shown}:{port}/v1/query -H 'content-type: application/json' "
+            f"Lore is ready on http://{base} (docs at /docs). Try:\n"
+            f"  curl -s -X POST {base}/v1/query -H 'content-type: application/json' "
+            f'-H "Authorization: Bearer {key}" '
             '-d \'{"question": "How do I ingest documents?"}\'',
             soft_wrap=True,
+            markup=False,
+            highlight=False,
         )
 
-    uvicorn.run(create_app(settings, on_ready=ready), host=host, port=port, log_level="info")
+    from api.ops.logs import configure_logging
+
+    configure_logging()
+    uvicorn.run(create_app(settings, on_ready=ready), host=host, port=port, log_config=None, access_log=False)
+
+
+async def _bootstrap_admin(settings: Settings) -> str | None:
+    """On a development install with no users yet, create `admin` and print its credentials once.
+
+    Returns the new admin's API key, or None when users already exist.
+    """
+    import secrets
+
+    from api.auth import service as auth
+    from core.db.engine import create_engine, session_factory
+
+    engine = create_engine(settings)
+    try:
+        async with session_factory(engine)() as session:
+            if await auth.list_users(session):
+                return None
+            password = secrets.token_urlsafe(12)
+            user = await auth.create_user(session, username="admin", password=password, role="admin")
+            key = await auth.create_api_key(
+                session, user=user, name="first-admin", prefix=settings.auth.api_key_prefix
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+    err.print(
+        "First start (development): created the admin user [bold]admin[/] with\n"
+        f"  password: {password}\n  API key:  {key.plaintext}\n"
+        "Both are shown only now. More keys: lore keys create --user admin",
+        soft_wrap=True,
+        highlight=False,
+    )
+    return key.plaintext
 
 
 async def _upgrade(settings: Settings) -> str | None:

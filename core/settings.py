@@ -136,6 +136,9 @@ class ServerSettings(BaseModel):
         default=1024 * 1024,
         description="Largest request body accepted on JSON routes (uploads have their own).",
     )
+    websocket_heartbeat_s: float = Field(
+        default=20.0, description="Seconds of silence after which a WebSocket gets a ping event."
+    )
 
 
 class AuthSettings(BaseModel):
@@ -180,19 +183,27 @@ class AuthSettings(BaseModel):
 class RateLimitSettings(BaseModel):
     enabled: bool = Field(default=True, description="Apply per-caller rate limits.")
     query_per_minute: float = Field(
-        default=60.0, description="Query requests per minute per caller (refill rate)."
+        default=60.0, gt=0, description="Query requests per minute per caller (refill rate)."
     )
     query_burst: int = Field(
-        default=20, description="Query requests a caller may make at once (bucket size)."
+        default=20, ge=1, description="Query requests a caller may make at once (bucket size)."
     )
-    ingest_per_minute: float = Field(default=30.0, description="Ingestion requests per minute per caller.")
-    ingest_burst: int = Field(default=10, description="Ingestion bucket size.")
-    admin_per_minute: float = Field(default=120.0, description="Admin requests per minute per caller.")
-    admin_burst: int = Field(default=40, description="Admin bucket size.")
+    ingest_per_minute: float = Field(
+        default=30.0, gt=0, description="Ingestion requests per minute per caller."
+    )
+    ingest_burst: int = Field(default=10, ge=1, description="Ingestion bucket size.")
+    admin_per_minute: float = Field(default=120.0, gt=0, description="Admin requests per minute per caller.")
+    admin_burst: int = Field(default=40, ge=1, description="Admin bucket size.")
     websocket_messages_per_minute: float = Field(
         default=30.0, description="Questions per minute on one socket."
     )
-    websocket_burst: int = Field(default=10, description="WebSocket message bucket size.")
+    websocket_burst: int = Field(default=10, ge=1, description="WebSocket message bucket size.")
+    login_per_minute: float = Field(
+        default=10.0,
+        gt=0,
+        description="Token and refresh requests per minute per client address (against guessing).",
+    )
+    login_burst: int = Field(default=10, ge=1, description="Login bucket size.")
 
 
 class Settings(BaseSettings):

@@ -103,7 +103,9 @@ def _latency(records: list[dict[str, Any]]) -> dict[str, float | None]:
 async def _run_case(resources: Resources, suite: Suite, case: EvalCase) -> dict[str, Any]:
     start = time.perf_counter()
     # Every case is generated afresh: a cached answer would hide the pipeline's real latency.
-    result = await service.answer(resources, case.question, corpus=suite.corpus, k=suite.k, use_cache=False)
+    result = await service.answer(
+        resources, service.Ask(case.question, corpus=suite.corpus, k=suite.k, use_cache=False)
+    )
     references = set(case.reference_documents)
     ranked = ranked_references(result.sources, references)
     return {

@@ -33,7 +33,14 @@ def fit_sources(sources: Sequence[SearchHit], *, max_chars: int) -> list[SearchH
     return kept
 
 
-def build_messages(question: str, sources: Sequence[SearchHit], *, max_source_chars: int) -> list[Message]:
+def build_messages(
+    question: str,
+    sources: Sequence[SearchHit],
+    *,
+    max_source_chars: int,
+    history: Sequence[Message] = (),
+    max_history_chars: int = 2000,
+) -> list[Message]:
     """Chat messages asking ``question`` over ``sources``, numbered from 1 in the given order.
 
     The question comes before the sources and again after them: small models attend most to the
@@ -47,4 +54,20 @@ def build_messages(question: str, sources: Sequence[SearchHit], *, max_source_ch
         + "\n\n".join(blocks)
         + f"\n\nUsing only the sources above, answer the question: {q}"
     )
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        *recent_history(history, max_history_chars),
+        {"role": "user", "content": user},
+    ]
+
+
+def recent_history(history: Sequence[Message], max_chars: int) -> list[Message]:
+    """The latest turns of a conversation that fit in ``max_chars``, oldest first."""
+    kept: list[Message] = []
+    used = 0
+    for turn in reversed(history):
+        used += len(turn["content"])
+        if used > max_chars:
+            break
+        kept.insert(0, turn)
+    return kept

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from core.components.llm import Message
 from core.db.models import CorpusRow
 from core.errors import InvalidInputError, NotFoundError
 from core.resources import Resources
@@ -40,20 +41,45 @@ class DoneEvent:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
     cached: bool = False
+    usage: dict[str, int] = field(default_factory=dict)
 
 
 StreamEvent = TokenEvent | CitationsEvent | DoneEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One question and its scope.
+
+    ``allowed_corpora`` is the caller's access scope (None: unrestricted, as for the local CLI);
+    a corpus outside it is reported as missing, so its existence does not leak. ``history`` holds
+    the conversation's earlier turns, oldest first.
+    """
+
+    question: str
+    corpus: str | None = None
+    k: int | None = None
+    allowed_corpora: frozenset[str] | None = None
+    history: tuple[Message, ...] = ()
+    use_cache: bool = True
 
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
-async def resolve_corpora(resources: Resources, corpus: str | None) -> dict[str, int]:
-    """Corpora a query searches, with their versions: the one named (which must exist), or all."""
+async def resolve_corpora(
+    resources: Resources, corpus: str | None, *, allowed: frozenset[str] | None = None
+) -> dict[str, int]:
+    """Corpora a query searches, with their versions: the one named, or every one in scope.
+
+    A named corpus must exist and be in ``allowed`` (when given); otherwise it is not found.
+    """
     query = select(CorpusRow.name, CorpusRow.version)
     if corpus is not None:
         query = query.where(CorpusRow.name == corpus)
+    if allowed is not None:
+        query = query.where(CorpusRow.name.in_(sorted(allowed)))
     async with resources.sessions() as session:
         found = {name: version for name, version in await session.execute(query)}
     if corpus is not None and not found:
@@ -116,39 +142,34 @@ def _cache_key(resources: Resources, question: str, corpora: dict[str, int], k: 
     )
 
 
-async def _prepare(
-    resources: Resources,
-    question: str,
-    corpus: str | None,
-    k: int | None,
-    timings: dict[str, float],
-    *,
-    use_cache: bool,
-) -> _Prepared:
-    k = _check_question(resources, question, k)
-    corpora = await resolve_corpora(resources, corpus)
-    key = _cache_key(resources, question, corpora, k) if use_cache else None
+async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) -> _Prepared:
+    k = _check_question(resources, ask.question, ask.k)
+    corpora = await resolve_corpora(resources, ask.corpus, allowed=ask.allowed_corpora)
+    # History changes the answer, so only first questions are cached.
+    cacheable = ask.use_cache and not ask.history
+    key = _cache_key(resources, ask.question, corpora, k) if cacheable else None
     if key is not None and (raw := await resources.cache.get(key)) is not None:
         return _Prepared(hits=[], sources=[], cache_key=key, cached=answer_cache.load_answer(raw))
-    hits = await search(resources, question, corpora=list(corpora), k=k, timings=timings)
+    if not corpora:
+        return _Prepared(hits=[], sources=[], cache_key=None, cached=None)
+    hits = await search(resources, ask.question, corpora=list(corpora), k=k, timings=timings)
     return _Prepared(hits, fit_sources(hits, max_chars=_max_source_chars(resources)), key, None)
 
 
-async def answer(
-    resources: Resources,
-    question: str,
-    *,
-    corpus: str | None = None,
-    k: int | None = None,
-    use_cache: bool = True,
-) -> Answer:
-    """A whole cited answer to ``question`` from ``corpus`` (None: every corpus).
+def _messages(resources: Resources, ask: Ask, sources: list[SearchHit]) -> list[Message]:
+    return build_messages(
+        ask.question, sources, max_source_chars=_max_source_chars(resources), history=ask.history
+    )
 
-    An exact repeat over unchanged corpora is served from the cache unless ``use_cache`` is off.
+
+async def answer(resources: Resources, ask: Ask) -> Answer:
+    """A whole cited answer to ``ask``.
+
+    An exact repeat over unchanged corpora is served from the cache unless ``ask.use_cache`` is off.
     """
     total = time.perf_counter()
     timings: dict[str, float] = {}
-    prepared = await _prepare(resources, question, corpus, k, timings, use_cache=use_cache)
+    prepared = await _prepare(resources, ask, timings)
     if prepared.cached is not None:
         prepared.cached.timings = {"total_ms": _ms(total)}
         return prepared.cached
@@ -157,9 +178,7 @@ async def answer(
         return Answer(answer=NO_SOURCES_ANSWER, citations=[], sources=[], model="", timings=timings)
     start = time.perf_counter()
     llm = resources.llm
-    completion = await llm.complete(
-        build_messages(question, prepared.sources, max_source_chars=_max_source_chars(resources))
-    )
+    completion = await llm.complete(_messages(resources, ask, prepared.sources))
     timings["generate_ms"] = _ms(start)
     timings["total_ms"] = _ms(total)
     result = Answer(
@@ -178,26 +197,19 @@ async def answer(
 NO_SOURCES_ANSWER = "The documents do not contain an answer to this question: nothing relevant was found."
 
 
-async def stream_answer(
-    resources: Resources,
-    question: str,
-    *,
-    corpus: str | None = None,
-    k: int | None = None,
-    use_cache: bool = True,
-) -> AsyncIterator[StreamEvent]:
+async def stream_answer(resources: Resources, ask: Ask) -> AsyncIterator[StreamEvent]:
     """The answer as events: tokens as the LLM makes them, then citations, then done.
 
     Input errors raise before the first event, so a caller can still answer with an error status.
     """
     total = time.perf_counter()
     timings: dict[str, float] = {}
-    prepared = await _prepare(resources, question, corpus, k, timings, use_cache=use_cache)
-    return _stream(resources, question, prepared, timings, total)
+    prepared = await _prepare(resources, ask, timings)
+    return _stream(resources, ask, prepared, timings, total)
 
 
 async def _stream(
-    resources: Resources, question: str, prepared: _Prepared, timings: dict[str, float], total: float
+    resources: Resources, ask: Ask, prepared: _Prepared, timings: dict[str, float], total: float
 ) -> AsyncIterator[StreamEvent]:
     if prepared.cached is not None:
         yield TokenEvent(prepared.cached.answer)
@@ -213,8 +225,7 @@ async def _stream(
     llm = resources.llm
     start = time.perf_counter()
     parts: list[str] = []
-    messages = build_messages(question, prepared.sources, max_source_chars=_max_source_chars(resources))
-    async for text in llm.stream(messages):
+    async for text in llm.stream(_messages(resources, ask, prepared.sources)):
         if not parts:
             timings["first_token_ms"] = _ms(total)
         parts.append(text)
@@ -228,4 +239,5 @@ async def _stream(
         # Only a stream that ran to its end is cached: a client that left mid-way never gets here.
         finished = Answer(text.strip(), citations, prepared.hits, llm.model, dict(timings))
         await resources.cache.set(prepared.cache_key, answer_cache.dump_answer(finished))
-    yield DoneEvent(model=llm.model, timings=timings)
+    # Both backends stream one token per piece, so the count of pieces is the completion's length.
+    yield DoneEvent(model=llm.model, timings=timings, usage={"completion_tokens": len(parts)})

@@ -69,5 +69,56 @@ def postgres_url() -> str:
 
 
 @pytest.fixture
+async def fresh_postgres_url(postgres_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the test server (dropped afterwards): its SQLAlchemy URL."""
+    import uuid
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url)
+    name = f"lore_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
 def redis_url() -> str:
     return _service_url("LORE_TEST_REDIS_URL", "Redis")
+
+
+async def create_user_with_key(
+    settings: Settings, username: str, *, role: str = "reader", grants: tuple[str, ...] = ()
+) -> str:
+    """Create a user (and its grants) in the settings' database and return a fresh API key for it."""
+    from api.auth import service as auth
+    from core.db import migrate
+    from core.db.engine import create_engine, session_factory
+    from ingestion.pipeline import get_or_create_corpus
+
+    engine = create_engine(settings)
+    try:
+        await migrate.upgrade(engine)
+        async with session_factory(engine)() as session:
+            user = await auth.create_user(session, username=username, password=None, role=role)  # type: ignore[arg-type]
+            for corpus in grants:
+                await get_or_create_corpus(session, corpus)
+                await auth.grant(session, username=username, corpus=corpus)
+            key = await auth.create_api_key(
+                session, user=user, name="tests", prefix=settings.auth.api_key_prefix
+            )
+            await session.commit()
+            return key.plaintext
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def user_key() -> Callable[..., Any]:
+    """``await user_key(settings, name, role=..., grants=(...))`` -> an API key for a new user."""
+    return create_user_with_key

@@ -1,35 +1,117 @@
-"""Questions: a whole answer, or the answer streamed as Server-Sent Events."""
+"""Questions: a whole answer, or the answer streamed as Server-Sent Events.
+
+The caller's corpus grants always bound the search; a question may continue a conversation the
+caller owns, whose earlier turns go to the pipeline and which records the new exchange.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
 
-from api.dependencies import ResourcesDep
+from api.auth.dependencies import ReaderPrincipal
+from api.auth.principal import Principal
+from api.background import BackgroundWork
+from api.conversations import service as conversations
+from api.corpora.service import read_scope
+from api.dependencies import BackgroundDep, MetricsDep, ResourcesDep
 from api.errors import status_for
+from api.ops.metrics import Metrics
+from api.ops.ratelimit import QueryRateLimit
 from api.schemas import CitationPublic, ErrorResponse, QueryRequest, QueryResponse
+from core.components.llm import Message
 from core.errors import LoreError
+from core.resources import Resources
 from retrieval import service
-from retrieval.service import CitationsEvent, DoneEvent, StreamEvent, TokenEvent
+from retrieval.service import Ask, CitationsEvent, DoneEvent, StreamEvent, TokenEvent
 
 log = logging.getLogger("lore.api")
-router = APIRouter(prefix="/v1", tags=["query"])
+router = APIRouter(prefix="/v1", tags=["query"], dependencies=[QueryRateLimit])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
-    404: {"model": ErrorResponse, "description": "The corpus does not exist"},
+    404: {
+        "model": ErrorResponse,
+        "description": "The corpus or conversation does not exist (for this caller)",
+    },
     422: {"model": ErrorResponse, "description": "Invalid question or parameters"},
+    429: {"model": ErrorResponse, "description": "Rate limit exceeded: retry after Retry-After seconds"},
     503: {"model": ErrorResponse, "description": "A backend (vector store, LLM) is unavailable"},
 }
 
 
+async def build_ask(resources: Resources, principal: Principal, body: QueryRequest) -> Ask:
+    """The question in the caller's scope, with the history of the conversation it continues."""
+    scope = await read_scope(resources, principal)
+    history: tuple[Message, ...] = ()
+    corpus = body.corpus
+    if body.conversation_id is not None:
+        async with resources.sessions() as session:
+            row = await conversations.get_owned(
+                session, user_id=principal.user_id, conversation_id=body.conversation_id
+            )
+            history = await conversations.history(session, conversation_id=row.id)
+            corpus = corpus if corpus is not None else row.corpus
+    return Ask(body.question, corpus=corpus, k=body.k, allowed_corpora=scope, history=history)
+
+
+async def save_exchange(
+    resources: Resources,
+    *,
+    conversation_id: str,
+    question: str,
+    answer: str,
+    citations: list[CitationPublic],
+    model: str | None,
+    timings: dict[str, float],
+    status: str,
+) -> None:
+    async with resources.sessions() as session:
+        await conversations.record_exchange(
+            session,
+            conversation_id=conversation_id,
+            question=question,
+            answer=answer,
+            citations=[c.model_dump() for c in citations],
+            model=model,
+            timings=timings,
+            status=status,
+        )
+        await session.commit()
+
+
+def record_answer_metrics(metrics: Metrics, *, cached: bool, usage: dict[str, int]) -> None:
+    metrics.count_cache(hit=cached)
+    if not cached:
+        metrics.count_llm_tokens(
+            tokens_in=usage.get("prompt_tokens", 0), tokens_out=usage.get("completion_tokens", 0)
+        )
+
+
 @router.post("/query", response_model=QueryResponse, responses=_ERRORS, summary="Ask a question")
-async def query(body: QueryRequest, resources: ResourcesDep) -> QueryResponse:
-    answer = await service.answer(resources, body.question, corpus=body.corpus, k=body.k)
-    return QueryResponse.from_domain(answer)
+async def query(
+    body: QueryRequest, principal: ReaderPrincipal, resources: ResourcesDep, metrics: MetricsDep
+) -> QueryResponse:
+    ask = await build_ask(resources, principal, body)
+    answer = await service.answer(resources, ask)
+    record_answer_metrics(metrics, cached=answer.cached, usage=answer.usage)
+    response = QueryResponse.from_domain(answer)
+    if body.conversation_id is not None:
+        await save_exchange(
+            resources,
+            conversation_id=body.conversation_id,
+            question=body.question,
+            answer=response.answer,
+            citations=response.citations,
+            model=response.model,
+            timings=response.timings,
+            status="complete",
+        )
+    return response
 
 
 @router.post(
@@ -39,15 +121,28 @@ async def query(body: QueryRequest, resources: ResourcesDep) -> QueryResponse:
     description=(
         "Events: `token` (data: the text piece, JSON string) as the model writes, then `citations` "
         "(data: JSON list of citations), then `done` (data: model, timings, and `cached`: whether the "
-        "answer came from the exact-repeat cache). "
-        "A failure after the stream started ends it with an `error` event."
+        "answer came from the exact-repeat cache). A failure after the stream started ends it with "
+        "an `error` event (data: code, message, status). With a `conversation_id` the exchange is "
+        "saved after the stream ends, without delaying it; a client that disconnects cancels the "
+        "generation and the partial answer is saved as such."
     ),
 )
-async def query_stream(body: QueryRequest, resources: ResourcesDep) -> EventSourceResponse:
-    # Input errors (unknown corpus, bad k) raise here, before any byte is sent, as normal errors.
-    events = await service.stream_answer(resources, body.question, corpus=body.corpus, k=body.k)
+async def query_stream(
+    body: QueryRequest,
+    principal: ReaderPrincipal,
+    resources: ResourcesDep,
+    background: BackgroundDep,
+    metrics: MetricsDep,
+    response: Response,
+) -> EventSourceResponse:
+    # Input errors (unknown corpus or conversation, bad k) raise here, before any byte is sent.
+    ask = await build_ask(resources, principal, body)
+    events = await service.stream_answer(resources, ask)
+    # Headers that dependencies set (rate-limit state) would be lost on a returned Response: copy them.
+    headers = {k: v for k, v in response.headers.items() if k.lower().startswith("ratelimit-")}
     return EventSourceResponse(
-        _encode(events), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        _encode(events, resources, background, metrics, body),
+        headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
@@ -55,15 +150,46 @@ def _sse(event: str, data: object) -> bytes:
     return format_sse_event(event=event, data_str=json.dumps(data, ensure_ascii=False))
 
 
-async def _encode(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+async def _encode(
+    events: AsyncIterator[StreamEvent],
+    resources: Resources,
+    background: BackgroundWork,
+    metrics: Metrics,
+    body: QueryRequest,
+) -> AsyncIterator[bytes]:
+    parts: list[str] = []
+    citations: list[CitationPublic] = []
+    done: DoneEvent | None = None
+    status = "partial"
     try:
         async for event in events:
             if isinstance(event, TokenEvent):
+                parts.append(event.text)
                 yield _sse("token", event.text)
             elif isinstance(event, CitationsEvent):
-                yield _sse("citations", [CitationPublic.from_domain(c).model_dump() for c in event.citations])
+                citations = [CitationPublic.from_domain(c) for c in event.citations]
+                yield _sse("citations", [c.model_dump() for c in citations])
             elif isinstance(event, DoneEvent):
-                yield _sse("done", {"model": event.model, "timings": event.timings, "cached": event.cached})
+                done, status = event, "complete"
+                record_answer_metrics(metrics, cached=event.cached, usage=event.usage)
+                yield _sse("done", asdict(event))
     except LoreError as exc:
+        status = "error"
         log.error("stream failed: %s", exc.message)
         yield _sse("error", {"code": exc.code, "message": exc.message, "status": status_for(exc)})
+    finally:
+        # Runs on success, on error and when the client leaves (the generator is cancelled).
+        if body.conversation_id is not None:
+            background.spawn(
+                save_exchange(
+                    resources,
+                    conversation_id=body.conversation_id,
+                    question=body.question,
+                    answer="".join(parts).strip(),
+                    citations=citations,
+                    model=done.model if done else None,
+                    timings=done.timings if done else {},
+                    status=status,
+                ),
+                name="save-exchange",
+            )

@@ -118,7 +118,7 @@ class RedisCache(Cache):
         timeout_s: float = 5.0,
     ) -> None:
         super().__init__(prefix=prefix, default_ttl_s=default_ttl_s)
-        self.where = _redis_location(url)
+        self.where = redis_location(url)
         try:
             # Query parameters in the URL (socket_timeout=...) win over these defaults.
             self._client = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
@@ -155,7 +155,7 @@ class RedisCache(Cache):
         await self._client.aclose()
 
 
-def _redis_location(url: str) -> str:
+def redis_location(url: str) -> str:
     """Where a Redis URL points (host and port, or socket path), without its credentials."""
     parts = urlsplit(url)
     if parts.scheme == "unix":

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.models
 
 
 @pytest.fixture(scope="module")
-async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    tmp_path_factory: pytest.TempPathFactory, user_key: Callable[..., Any]
+) -> AsyncIterator[httpx.AsyncClient]:
     root = tmp_path_factory.mktemp("api")
     docs = root / "docs"
     docs.mkdir()
@@ -37,10 +40,14 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[http
     async with open_resources(settings, with_llm=False) as resources:
         await ingest_paths(resources, [docs], corpus="handbook")
 
+    key = await user_key(settings, "reader", role="reader", grants=("handbook",))
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://lore.test", timeout=120) as c:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://lore.test", timeout=120, headers=headers
+        ) as c:
             yield c
 
 

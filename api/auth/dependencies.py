@@ -1,0 +1,72 @@
+"""Route guards: who is calling (``CurrentPrincipal``) and whether their role may (``require_role``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Security
+from fastapi.security import OAuth2PasswordBearer
+
+from api.auth import service
+from api.auth.principal import Principal, Role
+from api.auth.tokens import TokenCodec, token_codec
+from api.dependencies import ResourcesDep
+from core.errors import AuthenticationError, PermissionDeniedError
+from core.resources import Resources
+
+# Reads `Authorization: Bearer ...` and gives /docs an Authorize button that logs in with the
+# password flow; API keys travel in the same header.
+bearer_scheme = OAuth2PasswordBearer(
+    tokenUrl="v1/auth/token",
+    auto_error=False,
+    description="A JWT access token from /v1/auth/token, or an API key, as `Authorization: Bearer ...`.",
+)
+
+
+async def authenticate_bearer(resources: Resources, token: str) -> Principal:
+    """The caller behind a bearer credential: an API key when it has the key prefix, else a JWT."""
+    settings = resources.settings
+    async with resources.sessions() as session:
+        if token.startswith(settings.auth.api_key_prefix):
+            return await service.verify_api_key(session, key=token)
+        return await service.principal_for_access_token(session, codec=token_codec(settings), token=token)
+
+
+async def get_principal(
+    resources: ResourcesDep, token: Annotated[str | None, Security(bearer_scheme)]
+) -> Principal:
+    """The authenticated caller; :class:`AuthenticationError` (401) without valid credentials."""
+    if not token:
+        raise AuthenticationError("no credentials: send `Authorization: Bearer <access token or API key>`")
+    return await authenticate_bearer(resources, token)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency giving the caller when their role is one of ``roles``, else 403."""
+    allowed = frozenset(roles)
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise PermissionDeniedError(
+                f"this needs the role {' or '.join(roles)}; the caller is {principal.role}"
+            )
+        return principal
+
+    return check
+
+
+AdminPrincipal = Annotated[Principal, Depends(require_role("admin"))]
+EvaluatorPrincipal = Annotated[Principal, Depends(require_role("evaluator", "admin"))]
+ReaderPrincipal = Annotated[Principal, Depends(require_role("reader", "evaluator", "admin"))]
+
+
+def get_token_codec(resources: ResourcesDep) -> TokenCodec:
+    """The app's token codec."""
+    return token_codec(resources.settings)
+
+
+TokenCodecDep = Annotated[TokenCodec, Depends(get_token_codec)]

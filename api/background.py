@@ -1,0 +1,32 @@
+"""Fire-and-forget work that must not delay a response but must not be lost at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger("lore.api")
+
+
+class BackgroundWork:
+    """Keeps spawned tasks referenced (asyncio holds only weak ones) and awaits them at shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("background task %s failed: %r", task.get_name(), exc)
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait for pending work (e.g. message saves) before the resources close."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)

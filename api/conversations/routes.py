@@ -1,0 +1,61 @@
+"""Conversation routes: every caller sees and changes only their own conversations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from api.auth.dependencies import ReaderPrincipal
+from api.conversations import service
+from api.conversations.schemas import (
+    ConversationCreate,
+    ConversationPublic,
+    ConversationWithMessages,
+    MessagePublic,
+)
+from api.dependencies import ResourcesDep
+from api.ops.ratelimit import QueryRateLimit
+from api.schemas import ErrorResponse
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"], dependencies=[QueryRateLimit])
+_NOT_FOUND: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorResponse, "description": "No such conversation"}
+}
+
+
+@router.post("", response_model=ConversationPublic, status_code=status.HTTP_201_CREATED)
+async def create_conversation(
+    body: ConversationCreate, principal: ReaderPrincipal, resources: ResourcesDep
+) -> ConversationPublic:
+    async with resources.sessions() as session:
+        row = await service.create(session, user_id=principal.user_id, title=body.title, corpus=body.corpus)
+        await session.commit()
+        return ConversationPublic.model_validate(row)
+
+
+@router.get("", response_model=list[ConversationPublic])
+async def list_conversations(principal: ReaderPrincipal, resources: ResourcesDep) -> list[ConversationPublic]:
+    async with resources.sessions() as session:
+        rows = await service.list_owned(session, user_id=principal.user_id)
+        return [ConversationPublic.model_validate(r) for r in rows]
+
+
+@router.get("/{conversation_id}", response_model=ConversationWithMessages, responses=_NOT_FOUND)
+async def get_conversation(
+    conversation_id: str, principal: ReaderPrincipal, resources: ResourcesDep
+) -> ConversationWithMessages:
+    async with resources.sessions() as session:
+        row = await service.get_owned(session, user_id=principal.user_id, conversation_id=conversation_id)
+        messages = await service.messages(session, conversation_id=row.id)
+        return ConversationWithMessages(
+            **ConversationPublic.model_validate(row).model_dump(),
+            messages=[MessagePublic.model_validate(m) for m in messages],
+        )
+
+
+@router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+async def delete_conversation(
+    conversation_id: str, principal: ReaderPrincipal, resources: ResourcesDep
+) -> None:
+    async with resources.sessions() as session:
+        await service.delete_owned(session, user_id=principal.user_id, conversation_id=conversation_id)
+        await session.commit()

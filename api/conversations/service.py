@@ -1,0 +1,117 @@
+"""Conversation storage (no HTTP here). Every lookup is by owner: another user's conversation
+is simply not found, so its existence does not leak."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.components.llm import Message
+from core.db.models import ConversationRow, MessageRow, utcnow
+from core.errors import NotFoundError
+
+HISTORY_TURNS = 8
+
+
+async def create(
+    session: AsyncSession, *, user_id: str, title: str = "", corpus: str | None = None
+) -> ConversationRow:
+    row = ConversationRow(id=str(uuid.uuid4()), user_id=user_id, title=title.strip()[:200], corpus=corpus)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def list_owned(session: AsyncSession, *, user_id: str, limit: int = 100) -> Sequence[ConversationRow]:
+    query = (
+        select(ConversationRow)
+        .where(ConversationRow.user_id == user_id)
+        .order_by(ConversationRow.updated_at.desc())
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_owned(session: AsyncSession, *, user_id: str, conversation_id: str) -> ConversationRow:
+    """The conversation if ``user_id`` owns it; NotFoundError otherwise (whoever else owns it)."""
+    row = await session.get(ConversationRow, conversation_id)
+    if row is None or row.user_id != user_id:
+        raise NotFoundError(f"no conversation {conversation_id!r}")
+    return row
+
+
+async def delete_owned(session: AsyncSession, *, user_id: str, conversation_id: str) -> None:
+    row = await get_owned(session, user_id=user_id, conversation_id=conversation_id)
+    await session.execute(delete(MessageRow).where(MessageRow.conversation_id == row.id))
+    await session.delete(row)
+
+
+async def messages(session: AsyncSession, *, conversation_id: str) -> Sequence[MessageRow]:
+    query = (
+        select(MessageRow)
+        .where(MessageRow.conversation_id == conversation_id)
+        .order_by(MessageRow.created_at)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def history(
+    session: AsyncSession, *, conversation_id: str, turns: int = HISTORY_TURNS
+) -> tuple[Message, ...]:
+    """The latest ``turns`` messages as chat messages, oldest first (partial answers included)."""
+    query = (
+        select(MessageRow)
+        .where(MessageRow.conversation_id == conversation_id, MessageRow.status != "error")
+        .order_by(MessageRow.created_at.desc())
+        .limit(turns)
+    )
+    rows = list((await session.execute(query)).scalars())
+    return tuple({"role": r.role, "content": r.content} for r in reversed(rows))
+
+
+async def record_exchange(
+    session: AsyncSession,
+    *,
+    conversation_id: str,
+    question: str,
+    answer: str,
+    citations: list[dict[str, Any]],
+    model: str | None,
+    timings: dict[str, float],
+    status: str = "complete",
+) -> None:
+    """Store a question and its answer (``status`` partial when the client left mid-stream)."""
+    asked = utcnow()
+    session.add(
+        MessageRow(
+            id=str(uuid.uuid4()),
+            conversation_id=conversation_id,
+            role="user",
+            content=question,
+            created_at=asked,
+        )
+    )
+    session.add(
+        MessageRow(
+            id=str(uuid.uuid4()),
+            conversation_id=conversation_id,
+            role="assistant",
+            content=answer,
+            citations=citations,
+            model=model,
+            timings=timings,
+            status=status,
+            # strictly after the question, so ordering by time keeps question before answer
+            created_at=asked + timedelta(microseconds=1),
+        )
+    )
+    conversation = await session.get(ConversationRow, conversation_id)
+    if conversation is not None:
+        conversation.updated_at = utcnow()
+        if not conversation.title:
+            conversation.title = question.strip()[:200]

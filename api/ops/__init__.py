@@ -1,0 +1,1 @@
+"""Operations: request IDs, JSON logs, metrics, readiness, body and rate limits, CORS."""
