@@ -44,3 +44,25 @@ def test_missing_profile_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("LORE_PROFILE", "nope")
     with pytest.raises(FileNotFoundError, match=r"settings-nope\.yaml"):
         Settings()
+
+
+def test_production_refuses_missing_or_placeholder_secrets() -> None:
+    from pydantic import ValidationError
+
+    from core.settings import AuthSettings
+
+    with pytest.raises(ValidationError, match="LORE_AUTH__JWT_KEYS"):
+        Settings(environment="production")
+    for placeholder in ("change-me", "please-change-this-secret-value-0000000000", "x" * 40):
+        with pytest.raises(ValidationError, match="placeholder"):
+            Settings(environment="production", auth=AuthSettings(jwt_keys={"k": placeholder}))
+    real = "kq83JD0s-Zp1Lw7vNn2Rt5Yc9Xb4Hm6Ge8Fa3Ud0Ti"
+    assert (
+        Settings(environment="production", auth=AuthSettings(jwt_keys={"k": real})).environment
+        == "production"
+    )
+    with pytest.raises(ValidationError, match="OIDC in production"):
+        Settings(
+            environment="production",
+            auth=AuthSettings(jwt_keys={"k": real}, oidc_issuer="https://id.example", oidc_client_id="lore"),
+        )
