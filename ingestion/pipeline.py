@@ -62,18 +62,43 @@ class IngestSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class SourceFile:
-    path: Path
+class Source:
+    """One document to ingest: a file on disk, or bytes already fetched (an upload, a crawled page).
+
+    ``source`` is its URI (absolute path or URL), from which the document ID derives; ``name`` is
+    the file name whose suffix picks the extractor.
+    """
+
     source: str
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+
+    @classmethod
+    def from_path(cls, path: Path) -> Source:
+        resolved = path.resolve()
+        return cls(source=str(resolved), name=resolved.name, path=resolved)
+
+    def size(self) -> int:
+        if self.data is not None:
+            return len(self.data)
+        assert self.path is not None
+        return self.path.stat().st_size
+
+    async def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        return await asyncio.to_thread(self.path.read_bytes)
 
 
-def discover(paths: Iterable[Path]) -> list[SourceFile]:
+def discover(paths: Iterable[Path]) -> list[Source]:
     """Files to ingest: supported files under each directory, and each file named directly.
 
     A file named directly is always taken (an unsupported one then fails with its reason);
     inside directories, hidden entries and unsupported types are passed over.
     """
-    found: dict[str, SourceFile] = {}
+    found: dict[str, Source] = {}
     for path in paths:
         if not path.exists():
             raise InvalidInputError(f"no such file or directory: {path}")
@@ -83,11 +108,11 @@ def discover(paths: Iterable[Path]) -> list[SourceFile]:
                 if any(part.startswith(".") for part in rel.parts):
                     continue
                 if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES:
-                    resolved = child.resolve()
-                    found.setdefault(str(resolved), SourceFile(resolved, str(resolved)))
+                    src = Source.from_path(child)
+                    found.setdefault(src.source, src)
         else:
-            resolved = path.resolve()
-            found.setdefault(str(resolved), SourceFile(resolved, str(resolved)))
+            src = Source.from_path(path)
+            found.setdefault(src.source, src)
     return list(found.values())
 
 
@@ -124,8 +149,18 @@ async def ingest_paths(
     progress: Progress | None = None,
 ) -> IngestSummary:
     """Ingest files and directories into ``corpus`` and return what changed."""
+    return await ingest_sources(resources, discover(paths), corpus=corpus, progress=progress)
+
+
+async def ingest_sources(
+    resources: Resources,
+    sources: Sequence[Source],
+    *,
+    corpus: str,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Ingest ``sources`` into ``corpus`` as one job and return what changed."""
     started = time.perf_counter()
-    sources = discover(paths)
     signature = index_signature(resources)
     async with resources.sessions() as session:
         corpus_row = await get_or_create_corpus(session, corpus)
@@ -186,17 +221,17 @@ async def _save_counts(
 
 
 async def _ingest_one(
-    resources: Resources, src: SourceFile, corpus: CorpusRow, signature: str
+    resources: Resources, src: Source, corpus: CorpusRow, signature: str
 ) -> tuple[str, int, str | None]:
-    """Ingest one file; returns (status, chunks embedded, error). Never raises for a bad file."""
+    """Ingest one document; returns (status, chunks embedded, error). Never raises for a bad file."""
     doc_id = ids.document_id(corpus.name, src.source)
     try:
-        size = src.path.stat().st_size
+        size = src.size()
         if size > resources.settings.ingestion.max_file_bytes:
             raise ExtractionError(
                 f"the file has {size} bytes, over the limit of {resources.settings.ingestion.max_file_bytes}"
             )
-        data = await asyncio.to_thread(src.path.read_bytes)
+        data = await src.read()
         digest = ids.content_hash(data)
         async with resources.sessions() as session:
             existing = await session.get(DocumentRow, doc_id)
@@ -223,9 +258,9 @@ async def _ingest_one(
 
 
 def _prepare_chunks(
-    resources: Resources, src: SourceFile, corpus: str, doc_id: str, data: bytes
+    resources: Resources, src: Source, corpus: str, doc_id: str, data: bytes
 ) -> tuple[list[Chunk], str, int | None]:
-    doc = extract(src.path.name, data)
+    doc = extract(src.name, data)
     pieces = chunk_blocks(
         doc.blocks,
         resources.embedder,
