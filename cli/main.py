@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cli.jobs import documents_app, jobs_app
 from cli.users import grants_app, keys_app, users_app
 from core.errors import LoreError
 from core.settings import Settings, get_settings
@@ -30,6 +31,8 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluation suites.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(documents_app, name="documents")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(grants_app, name="grants")
@@ -88,8 +91,8 @@ class _Bar:
         self._progress.update(self._task, advance=1, info=info)
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
-    table = Table(title=f"ingested into corpus {summary['corpus']!r}", show_header=False)
+def _print_summary(summary: dict[str, Any], verb: str = "ingested") -> None:
+    table = Table(title=f"{verb} into corpus {summary['corpus']!r}", show_header=False)
     from ingestion.pipeline import SUMMARY_COUNTS
 
     for key in SUMMARY_COUNTS:
@@ -140,6 +143,91 @@ def ingest(
     _print_summary(result)
     for failure in result.get("failures", []):
         err.print(f"[red]failed[/] {failure['source']}: {failure['error']}")
+
+
+class _CrawlBar(_Bar):
+    """The ingest bar, after a crawl bar whose total grows as the crawl finds pages."""
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__("ingest", enabled)
+        self._crawl_task: Any = None
+
+    def fetched(self, url: str, outcome: str, *, done: int, total: int) -> None:
+        if self._crawl_task is None:
+            self._crawl_task = self._progress.add_task("crawl", total=total, info="")
+        if outcome == "failed":
+            self._progress.console.print(f"[red]failed[/]: {url}")
+        self._progress.update(self._crawl_task, completed=done, total=max(total, done), info=outcome)
+
+
+@app.command()
+def crawl(
+    urls: Annotated[list[str], typer.Argument(help="Start URLs: pages, sitemaps or sitemap indexes.")],
+    corpus: Annotated[
+        str | None, typer.Option(help="Corpus to crawl into (default: setting default_corpus).")
+    ] = None,
+    max_pages: Annotated[
+        int | None, typer.Option(min=1, help="Most pages fetched (default: ingestion.crawl.max_pages).")
+    ] = None,
+    max_depth: Annotated[
+        int | None, typer.Option(min=0, help="Most links followed from a start URL (default: setting).")
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Host, address or CIDR network that may be reached although private (repeatable)."),
+    ] = None,
+    include: Annotated[
+        list[str] | None, typer.Option(help="Crawl only URLs this regular expression matches (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Skip URLs this regular expression matches (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON line.")] = False,
+) -> None:
+    """Crawl web sites into a corpus; a page unchanged since the last crawl costs a 304."""
+    from core.settings import CrawlSettings
+
+    settings = get_settings()
+    base = settings.ingestion.crawl
+    crawl_settings = CrawlSettings.model_validate(
+        base.model_dump()
+        | {
+            "max_pages": max_pages or base.max_pages,
+            "max_depth": base.max_depth if max_depth is None else max_depth,
+            "allow_hosts": [*base.allow_hosts, *(allow_host or [])],
+            "include_patterns": [*base.include_patterns, *(include or [])],
+            "exclude_patterns": [*base.exclude_patterns, *(exclude or [])],
+        }
+    )
+
+    async def main() -> dict[str, Any]:
+        from core.resources import open_resources
+        from ingestion.crawl import crawl as run_crawl
+
+        async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:
+            bar = _CrawlBar(enabled=not as_json and sys.stderr.isatty())
+            with bar:
+                summary = await run_crawl(
+                    resources,
+                    urls,
+                    corpus=corpus or settings.default_corpus,
+                    settings=crawl_settings,
+                    progress=bar,
+                    ingest_progress=bar,
+                )
+            return summary.as_dict()
+
+    result = _run(main())
+    if as_json:
+        print(json.dumps(result))
+        return
+    _print_summary(result, verb="crawled")
+    if result["skipped"]:
+        out.print("skipped: " + ", ".join(f"{n} {why}" for why, n in result["skipped"].items()))
+    for gone in result["gone"]:
+        out.print(f"[yellow]gone[/] {gone['url']}: {gone['reason']}", highlight=False)
+    for failure in result["failures"]:
+        err.print(f"[red]failed[/] {failure['source']}: {failure['error']}", highlight=False)
 
 
 @app.command()

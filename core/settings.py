@@ -109,6 +109,69 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(default=32, description="Texts embedded per batch.")
 
 
+class CrawlSettings(BaseModel):
+    max_pages: int = Field(
+        default=1000, ge=1, description="Most page URLs fetched in one crawl (robots.txt and sitemaps aside)."
+    )
+    max_depth: int = Field(
+        default=5, ge=0, description="Most links followed from a start URL (sitemap entries count as starts)."
+    )
+    max_page_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="A larger response is cut off and fails its page (also caps robots.txt and sitemaps).",
+    )
+    same_site: bool = Field(
+        default=True,
+        description=(
+            "Follow only URLs with a start URL's scheme, host and port. Off: any URL the include "
+            "patterns match (they are then required)."
+        ),
+    )
+    include_patterns: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions (JSON list); when set, a URL is crawled only if one matches.",
+    )
+    exclude_patterns: list[str] = Field(
+        default_factory=list, description="Regular expressions (JSON list); a URL any matches is skipped."
+    )
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Hosts and networks (JSON list: names, addresses, CIDR) the crawler may reach although "
+            "private, loopback or link-local. Cloud metadata addresses need their exact address."
+        ),
+    )
+    concurrency: int = Field(default=8, ge=1, description="Requests in flight at once, over all hosts.")
+    per_host_concurrency: int = Field(default=2, ge=1, description="Requests in flight at once to one host.")
+    per_host_delay_s: float = Field(
+        default=0.25,
+        ge=0,
+        description="Least time between two requests to one host; robots.txt may ask more.",
+    )
+    max_crawl_delay_s: float = Field(
+        default=30.0, ge=0, description="Cap on the Crawl-delay a robots.txt asks for."
+    )
+    timeout_s: float = Field(default=30.0, gt=0, description="Time limit of one request, body included.")
+    connect_timeout_s: float = Field(default=10.0, gt=0, description="Time limit to connect to a host.")
+    retries: int = Field(
+        default=3,
+        ge=0,
+        description="Retries of a request after a 429, a 5xx, a timeout or a broken connection.",
+    )
+    backoff_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="First retry's wait; it doubles with each retry (unless Retry-After says).",
+    )
+    max_retry_after_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Longest Retry-After honoured; a server asking for more fails that page instead.",
+    )
+    max_redirects: int = Field(default=5, ge=0, description="Most redirects followed from one URL.")
+
+
 class IngestionSettings(BaseModel):
     chunk_tokens: int = Field(
         default=200,
@@ -116,6 +179,15 @@ class IngestionSettings(BaseModel):
     )
     chunk_overlap_tokens: int = Field(default=32, description="Tokens repeated between neighbouring chunks.")
     max_file_bytes: int = Field(default=100 * 1024 * 1024, description="Larger files fail their document.")
+    gone_grace_s: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Seconds a document may be missing from its source (file deleted, page gone) before a "
+            "later run deletes it with its chunks; 0 deletes at the first run that misses it."
+        ),
+    )
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
 
 
 class RetrievalSettings(BaseModel):

@@ -9,19 +9,29 @@ a state that the next run repairs.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import ids
 from core.db.models import CorpusRow, DocumentRow, IngestionJobRow, JobDocumentRow, utcnow
-from core.errors import ExtractionError, InvalidInputError, LoreError
+from core.errors import (
+    BackendError,
+    ConflictError,
+    ExtractionError,
+    InvalidInputError,
+    LoreError,
+    NotFoundError,
+)
 from core.resources import Resources
 from core.types import Chunk, ChunkPoint
 from ingestion.chunking import CHUNKER_VERSION, chunk_blocks
@@ -41,6 +51,7 @@ SUMMARY_COUNTS = (
     "documents_changed",
     "documents_unchanged",
     "documents_failed",
+    "documents_deleted",
     "chunks_embedded",
     "seconds",
 )
@@ -54,8 +65,10 @@ class IngestSummary:
     documents_changed: int = 0
     documents_unchanged: int = 0
     documents_failed: int = 0
+    documents_deleted: int = 0
     chunks_embedded: int = 0
     seconds: float = 0.0
+    state: str = "running"
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -66,13 +79,15 @@ class Source:
     """One document to ingest: a file on disk, or bytes already fetched (an upload, a crawled page).
 
     ``source`` is its URI (absolute path or URL), from which the document ID derives; ``name`` is
-    the file name whose suffix picks the extractor.
+    the file name whose suffix picks the extractor. ``not_modified`` marks a document its fetcher
+    found unchanged since it was indexed (an HTTP 304): there are no bytes to read.
     """
 
     source: str
     name: str
     path: Path | None = None
     data: bytes | None = None
+    not_modified: bool = False
 
     @classmethod
     def from_path(cls, path: Path) -> Source:
@@ -148,8 +163,15 @@ async def ingest_paths(
     corpus: str,
     progress: Progress | None = None,
 ) -> IngestSummary:
-    """Ingest files and directories into ``corpus`` and return what changed."""
-    return await ingest_sources(resources, discover(paths), corpus=corpus, progress=progress)
+    """Ingest files and directories into ``corpus`` and return what changed.
+
+    Documents once ingested from under one of the given directories whose files are gone are
+    deleted (after ``ingestion.gone_grace_s``).
+    """
+    scopes = [f"{p.resolve()}{os.sep}" for p in paths if p.is_dir()]
+    return await ingest_sources(
+        resources, discover(paths), corpus=corpus, progress=progress, prune_under=scopes
+    )
 
 
 async def ingest_sources(
@@ -158,20 +180,35 @@ async def ingest_sources(
     *,
     corpus: str,
     progress: Progress | None = None,
+    prune_under: Sequence[str] = (),
+    kind: str = "ingest",
 ) -> IngestSummary:
-    """Ingest ``sources`` into ``corpus`` as one job and return what changed."""
+    """Ingest ``sources`` into ``corpus`` as one job and return what changed.
+
+    ``prune_under`` lists source prefixes this run covers whole: documents under them that the
+    run did not see are gone from their source and get deleted once the grace has passed. The
+    job stops between documents when someone asks to cancel it.
+    """
     started = time.perf_counter()
     signature = index_signature(resources)
+    await mark_interrupted_jobs(resources.sessions)
     async with resources.sessions() as session:
         corpus_row = await get_or_create_corpus(session, corpus)
         job = IngestionJobRow(
-            id=str(uuid.uuid4()), corpus_id=corpus_row.id, state="running", documents_total=len(sources)
+            id=str(uuid.uuid4()),
+            corpus_id=corpus_row.id,
+            kind=kind,
+            state="running",
+            documents_total=len(sources),
+            heartbeat_at=utcnow(),
+            worker=this_worker(),
         )
         session.add(job)
         await session.commit()
     summary = IngestSummary(job_id=job.id, corpus=corpus)
     if progress:
         progress.start(len(sources))
+    state = "succeeded"
     try:
         for src in sources:
             status, chunks, error = await _ingest_one(resources, src, corpus_row, signature)
@@ -185,8 +222,19 @@ async def ingest_sources(
                 )
                 await _save_counts(session, job.id, summary, state="running")
                 await session.commit()
+                cancelled = bool(
+                    await session.scalar(
+                        select(IngestionJobRow.cancel_requested).where(IngestionJobRow.id == job.id)
+                    )
+                )
             if progress:
                 progress.advance(src.source, status, chunks)
+            if cancelled:
+                state = "cancelled"
+                break
+        if state == "succeeded" and prune_under:
+            seen = {src.source for src in sources}
+            summary.documents_deleted = await _prune_gone(resources, corpus_row, prune_under, seen)
     except BaseException as exc:
         async with resources.sessions() as session:
             await _save_counts(session, job.id, summary, state="failed", error=repr(exc))
@@ -194,13 +242,96 @@ async def ingest_sources(
         raise
     summary.seconds = round(time.perf_counter() - started, 3)
     async with resources.sessions() as session:
-        if summary.documents_new or summary.documents_changed:
+        if summary.documents_new or summary.documents_changed or summary.documents_deleted:
             await session.execute(
                 update(CorpusRow).where(CorpusRow.id == corpus_row.id).values(version=CorpusRow.version + 1)
             )
-        await _save_counts(session, job.id, summary, state="succeeded")
+        await _save_counts(session, job.id, summary, state=state)
         await session.commit()
+    summary.state = state
     return summary
+
+
+# A running job whose heartbeat is older than this was killed (heartbeats come after every document).
+STALE_HEARTBEAT = timedelta(minutes=10)
+
+
+def this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _is_dead(worker: str | None, heartbeat: datetime | None) -> bool:
+    host, _, pid = (worker or "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return heartbeat is None or utcnow() - _aware(heartbeat) > STALE_HEARTBEAT
+
+
+async def mark_interrupted_jobs(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Mark 'running' jobs whose process is gone as interrupted.
+
+    A process on this host is checked directly; elsewhere a heartbeat older than
+    ``STALE_HEARTBEAT`` means its process died.
+    """
+    async with sessions() as session:
+        running = (
+            await session.execute(select(IngestionJobRow).where(IngestionJobRow.state == "running"))
+        ).scalars()
+        dead = [job for job in running if _is_dead(job.worker, job.heartbeat_at)]
+        for job in dead:
+            job.state, job.finished_at = "interrupted", utcnow()
+            job.error = "the process running the job stopped; run the same command again to resume"
+        await session.commit()
+    return len(dead)
+
+
+async def request_cancel(sessions: async_sessionmaker[AsyncSession], job_id: str) -> None:
+    """Ask a running job to stop after its current document."""
+    async with sessions() as session:
+        job = await session.get(IngestionJobRow, job_id)
+        if job is None:
+            raise NotFoundError(f"no job {job_id!r}")
+        if job.state != "running":
+            raise ConflictError(f"job {job_id} is {job.state}, not running")
+        job.cancel_requested = True
+        await session.commit()
+
+
+async def _prune_gone(
+    resources: Resources, corpus: CorpusRow, prefixes: Sequence[str], seen: set[str]
+) -> int:
+    """Delete the corpus's documents under ``prefixes`` that this run did not see, after the grace."""
+    grace = timedelta(seconds=resources.settings.ingestion.gone_grace_s)
+    now = utcnow()
+    deleted = 0
+    async with resources.sessions() as session:
+        rows = (
+            await session.execute(select(DocumentRow).where(DocumentRow.corpus_id == corpus.id))
+        ).scalars()
+        for row in rows:
+            if not row.source.startswith(tuple(prefixes)):
+                continue
+            if row.source in seen:
+                row.missing_since = None
+                continue
+            row.missing_since = row.missing_since or now
+            if now - _aware(row.missing_since) >= grace:
+                await resources.store.delete_document(row.id)
+                await session.delete(row)
+                deleted += 1
+        await session.commit()
+    return deleted
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _save_counts(
@@ -212,7 +343,9 @@ async def _save_counts(
         "documents_changed": summary.documents_changed,
         "documents_unchanged": summary.documents_unchanged,
         "documents_failed": summary.documents_failed,
+        "documents_deleted": summary.documents_deleted,
         "chunks_embedded": summary.chunks_embedded,
+        "heartbeat_at": utcnow(),
         "error": error,
     }
     if state != "running":
@@ -226,6 +359,12 @@ async def _ingest_one(
     """Ingest one document; returns (status, chunks embedded, error). Never raises for a bad file."""
     doc_id = ids.document_id(corpus.name, src.source)
     try:
+        if src.not_modified:
+            async with resources.sessions() as session:
+                indexed = await session.get(DocumentRow, doc_id)
+            if indexed is None or indexed.index_signature != signature:
+                raise ExtractionError("not modified since it was fetched, but not indexed: fetch it in full")
+            return "unchanged", 0, None
         size = src.size()
         if size > resources.settings.ingestion.max_file_bytes:
             raise ExtractionError(
@@ -252,6 +391,10 @@ async def _ingest_one(
             row.chunk_count, row.pages = len(chunks), pages
             await session.commit()
         return ("new" if existing is None else "changed"), len(chunks), None
+    except BackendError:
+        # A store or database outage is the job's failure, not the document's: the job stops and
+        # a re-run resumes it.
+        raise
     except (LoreError, OSError) as exc:
         message = exc.message if isinstance(exc, LoreError) else f"{type(exc).__name__}: {exc}"
         return "failed", 0, message
@@ -260,7 +403,13 @@ async def _ingest_one(
 def _prepare_chunks(
     resources: Resources, src: Source, corpus: str, doc_id: str, data: bytes
 ) -> tuple[list[Chunk], str, int | None]:
-    doc = extract(src.name, data)
+    try:
+        doc = extract(src.name, data, max_bytes=resources.settings.ingestion.max_file_bytes)
+    except LoreError:
+        raise
+    except Exception as exc:
+        # A parser bug on one odd file must fail that document, never the job.
+        raise ExtractionError(f"the file could not be read: {type(exc).__name__}: {exc}") from exc
     pieces = chunk_blocks(
         doc.blocks,
         resources.embedder,

@@ -51,6 +51,7 @@ def test_reingest_reports_nothing_embedded(ingested: Path) -> None:
         "documents_changed",
         "documents_unchanged",
         "documents_failed",
+        "documents_deleted",
         "chunks_embedded",
         "seconds",
     ):
@@ -85,3 +86,17 @@ def test_unknown_corpus_is_a_clear_error(ingested: Path) -> None:
     done = lore("ask", "anything", "--corpus", "nope", data_dir=ingested)
     assert done.returncode == 2
     assert "no corpus named 'nope'" in done.stderr
+
+
+def test_jobs_and_documents_can_be_listed(ingested: Path) -> None:
+    jobs = lore("jobs", "list", "--json", data_dir=ingested)
+    assert jobs.returncode == 0, jobs.stderr
+    listed = json.loads(jobs.stdout)
+    assert listed and {j["state"] for j in listed} == {"succeeded"}
+    shown = lore("jobs", "show", listed[-1]["id"], "--json", data_dir=ingested)
+    assert json.loads(shown.stdout)["documents_new"] == 10
+    cancel = lore("jobs", "cancel", listed[-1]["id"], data_dir=ingested)
+    assert cancel.returncode == 2 and "not running" in cancel.stderr
+    docs = lore("documents", "list", "--corpus", "default", "--json", data_dir=ingested)
+    names = {Path(d["source"]).name for d in json.loads(docs.stdout)}
+    assert {"security-guide.pdf", "deployment.html", "overview.md"} <= names and len(names) == 10

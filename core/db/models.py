@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -40,6 +41,8 @@ class DocumentRow(Base):
     index_signature: Mapped[str] = mapped_column(String(200))
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # When a later run first found the source gone; the document is deleted once the grace passes.
+    missing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -49,12 +52,20 @@ class IngestionJobRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     corpus_id: Mapped[str] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
-    state: Mapped[str] = mapped_column(String(20))  # running | succeeded | failed
+    # running | succeeded | failed | cancelled | interrupted (its process died mid-run)
+    state: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="ingest", server_default="ingest")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # Refreshed after every document: a running job whose heartbeat stopped was killed.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # "host:pid" of the process running it, so a dead local process is noticed at once.
+    worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
     documents_total: Mapped[int] = mapped_column(Integer, default=0)
     documents_new: Mapped[int] = mapped_column(Integer, default=0)
     documents_changed: Mapped[int] = mapped_column(Integer, default=0)
     documents_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     documents_failed: Mapped[int] = mapped_column(Integer, default=0)
+    documents_deleted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     chunks_embedded: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,159 @@
+"""Crawl web sites into a corpus: fetch, hand the documents to the ingestion pipeline, remember.
+
+Documents gone from the site are reported, not deleted: the job engine deletes them after a
+grace period.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+from sqlalchemy import select
+
+from core.db.models import CorpusRow, DocumentRow, JobDocumentRow
+from core.errors import InvalidInputError
+from core.resources import Resources
+from core.settings import CrawlSettings
+from ingestion.crawl.addresses import AddressGuard, AllowList, Lookup
+from ingestion.crawl.crawler import Crawler, CrawlProgress
+from ingestion.crawl.fetcher import HttpFetcher
+from ingestion.crawl.state import CrawlState, PageRecord, crawl_key
+from ingestion.crawl.urls import SCHEMES, Scope, host_of, normalise_url
+from ingestion.pipeline import Progress, Source, index_signature, ingest_sources
+
+
+@dataclass(slots=True)
+class CrawlSummary:
+    """What a crawl changed; ``gone`` lists the documents to delete (``documents_deleted``)."""
+
+    job_id: str
+    corpus: str
+    documents_new: int = 0
+    documents_changed: int = 0
+    documents_unchanged: int = 0
+    documents_deleted: int = 0
+    documents_failed: int = 0
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+    pages_fetched: int = 0
+    not_modified: int = 0
+    bytes_downloaded: int = 0
+    gone: list[dict[str, str]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+async def crawl(
+    resources: Resources,
+    urls: Sequence[str],
+    *,
+    corpus: str,
+    settings: CrawlSettings | None = None,
+    progress: CrawlProgress | None = None,
+    ingest_progress: Progress | None = None,
+    lookup: Lookup | None = None,
+) -> CrawlSummary:
+    """Crawl from ``urls`` (pages or sitemaps) into ``corpus`` as one ingestion job.
+
+    ``settings`` default to ``ingestion.crawl``; ``lookup`` replaces DNS (tests).
+    """
+    started = time.perf_counter()
+    settings = settings or resources.settings.ingestion.crawl
+    starts = list(dict.fromkeys(normalise_url(u) for u in urls))
+    if not starts:
+        raise InvalidInputError("name at least one URL to crawl")
+    scope = Scope.build(
+        starts,
+        same_site=settings.same_site,
+        include=settings.include_patterns,
+        exclude=settings.exclude_patterns,
+    )
+    guard = AddressGuard(AllowList.parse(settings.allow_hosts), lookup)
+    for url in starts:
+        # A refused start URL is the caller's mistake: say so before any work.
+        await guard.resolve(host_of(url), 0)
+
+    state_path = CrawlState.path(resources.settings.data_dir, corpus)
+    state = CrawlState.load(state_path)
+    indexed = await _indexed(resources, corpus)
+    signature = index_signature(resources)
+    # A record is trusted only while the index holds exactly the content it describes.
+    records = {
+        url: rec for url, rec in state.pages.items() if indexed.get(url) == (rec.content_hash, signature)
+    }
+    key = crawl_key(starts)
+    own = frozenset(url for url, rec in state.pages.items() if rec.crawl == key and url in indexed)
+    max_bytes = min(settings.max_page_bytes, resources.settings.ingestion.max_file_bytes)
+    async with HttpFetcher(settings, guard) as fetcher:
+        crawler = Crawler(
+            settings,
+            fetcher,
+            scope,
+            indexed=frozenset(indexed),
+            own=own,
+            records=records,
+            max_bytes=max_bytes,
+            progress=progress,
+        )
+        outcome = await crawler.run(starts)
+
+    sources = [
+        Source(source=p.url, name=p.record.name, data=p.data or b"", not_modified=p.data is None)
+        for p in outcome.pages.values()
+    ]
+    ingested = await ingest_sources(resources, sources, corpus=corpus, progress=ingest_progress)
+    async with resources.sessions() as session:
+        rows = (
+            await session.execute(select(JobDocumentRow).where(JobDocumentRow.job_id == ingested.job_id))
+        ).scalars()
+        results = {row.source: (row.status, row.error) for row in rows}
+
+    kept: dict[str, PageRecord] = {url: rec for url, rec in state.pages.items() if url in indexed}
+    for page in outcome.pages.values():
+        if results.get(page.url, ("failed", None))[0] != "failed":
+            kept[page.url] = replace(page.record, crawl=key)
+    CrawlState(kept).save(state_path)
+
+    failures = [{"source": url, "error": error} for url, error in sorted(outcome.failures.items())]
+    failures += [
+        {"source": url, "error": error or ""}
+        for url, (status, error) in results.items()
+        if status == "failed"
+    ]
+    return CrawlSummary(
+        job_id=ingested.job_id,
+        corpus=corpus,
+        documents_new=ingested.documents_new,
+        documents_changed=ingested.documents_changed,
+        documents_unchanged=ingested.documents_unchanged,
+        documents_deleted=len(outcome.gone),
+        documents_failed=ingested.documents_failed + len(outcome.failures),
+        chunks_embedded=ingested.chunks_embedded,
+        seconds=round(time.perf_counter() - started, 3),
+        pages_fetched=outcome.pages_fetched,
+        not_modified=outcome.not_modified,
+        bytes_downloaded=outcome.bytes_downloaded,
+        gone=[{"url": url, "reason": reason} for url, reason in sorted(outcome.gone.items())],
+        failures=failures,
+        skipped=dict(sorted(outcome.skipped.items())),
+    )
+
+
+async def _indexed(resources: Resources, corpus: str) -> dict[str, tuple[str, str]]:
+    """The corpus's web documents: URL -> (content hash, index signature)."""
+    async with resources.sessions() as session:
+        rows = await session.execute(
+            select(DocumentRow.source, DocumentRow.content_hash, DocumentRow.index_signature)
+            .join(CorpusRow, CorpusRow.id == DocumentRow.corpus_id)
+            .where(CorpusRow.name == corpus)
+        )
+        return {
+            source: (digest, signature)
+            for source, digest, signature in rows
+            if source.split("://", 1)[0] in SCHEMES
+        }

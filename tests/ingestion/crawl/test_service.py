@@ -1,0 +1,135 @@
+"""Crawls through Lore's real ingestion (embedded backends): incremental, gone pages, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from fpdf import FPDF
+from sqlalchemy import select
+
+from core.db.models import DocumentRow, IngestionJobRow
+from core.errors import InvalidInputError
+from core.resources import Resources, open_resources
+from core.settings import Settings
+from ingestion.crawl import crawl
+from ingestion.crawl.state import CrawlState
+
+from .conftest import crawl_settings, fake_lookup
+
+if TYPE_CHECKING:
+    from .conftest import Site
+
+
+@pytest.fixture
+async def resources(tmp_path: Path) -> AsyncIterator[Resources]:
+    """Embedded resources without the LLM, which crawling never uses."""
+    async with open_resources(
+        Settings(data_dir=tmp_path / "lore"), with_llm=False, migrate_sqlite=True
+    ) as res:
+        yield res
+
+
+def two_page_pdf() -> bytes:
+    pdf = FPDF()
+    for text in ("Quarterly revenue rose by four percent.", "Costs fell in every region."):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=12)
+        pdf.cell(text=text)
+    return bytes(pdf.output())
+
+
+async def run(resources: Resources, site: Site, *starts: str, **overrides: Any) -> Any:
+    return await crawl(
+        resources,
+        starts or [site.url("/")],
+        corpus="web",
+        settings=crawl_settings(**overrides),
+        lookup=fake_lookup,
+    )
+
+
+async def test_a_recrawl_of_an_unchanged_site_costs_only_304s(resources: Resources, site: Site) -> None:
+    site.pages = {
+        "/": site.html("Home", "/a", "/report.pdf"),
+        "/a": site.html("Widgets", body="Alpha widgets are blue and weigh three grams."),
+        "/report.pdf": site.reply(two_page_pdf(), content_type="application/pdf"),
+    }
+    first = await run(resources, site)
+    assert (first.documents_new, first.documents_failed, first.documents_deleted) == (3, 0, 0)
+    assert first.chunks_embedded > 0
+    async with resources.sessions() as session:
+        pdf = await session.scalar(select(DocumentRow).where(DocumentRow.source == site.url("/report.pdf")))
+    assert pdf is not None and pdf.pages == 2
+
+    again = await run(resources, site)
+
+    assert (again.documents_new, again.documents_changed, again.documents_unchanged) == (0, 0, 3)
+    assert again.chunks_embedded == 0 and again.not_modified == 3 and again.bytes_downloaded == 0
+    assert site.not_modified == {"/": 1, "/a": 1, "/report.pdf": 1}
+    async with resources.sessions() as session:
+        job = await session.get(IngestionJobRow, again.job_id)
+    assert job is not None and job.documents_unchanged == 3
+
+    # The validator file is a cache: without it, pages download in full and are still unchanged.
+    state = CrawlState.path(resources.settings.data_dir, "web")
+    assert set(CrawlState.load(state).pages) == {site.url(p) for p in ("/", "/a", "/report.pdf")}
+    state.unlink()
+    third = await run(resources, site)
+    assert (third.documents_unchanged, third.not_modified, third.chunks_embedded) == (3, 0, 0)
+
+
+async def test_changed_pages_are_replaced_and_vanished_ones_reported_gone(
+    resources: Resources, site: Site
+) -> None:
+    site.pages = {
+        "/": site.html("Home", "/a", "/b"),
+        "/a": site.html("A", body="Alpha widgets are blue."),
+        "/b": site.html("B", body="Beta gadgets run on solar power."),
+    }
+    await run(resources, site)
+    site.pages["/a"] = site.html("A", body="Alpha widgets are green now.")
+    del site.pages["/b"]
+
+    summary = await run(resources, site)
+
+    assert (summary.documents_changed, summary.documents_unchanged, summary.documents_deleted) == (1, 1, 1)
+    assert summary.gone == [{"url": site.url("/b"), "reason": "HTTP 404"}]
+    # Reported, not deleted: the job engine deletes after its grace period.
+    async with resources.sessions() as session:
+        sources = set((await session.execute(select(DocumentRow.source))).scalars())
+    assert site.url("/b") in sources
+
+
+async def test_refused_start_urls_fail_before_any_work(resources: Resources, site: Site) -> None:
+    with pytest.raises(InvalidInputError, match="only http and https"):
+        await run(resources, site, "file:///etc/passwd")
+    with pytest.raises(InvalidInputError, match=r"10\.1\.2\.3, a private address"):
+        await run(resources, site, f"http://intranet.test:{site.port}/")
+    async with resources.sessions() as session:
+        assert await session.scalar(select(IngestionJobRow)) is None
+    assert not site.hits
+
+
+async def test_dns_rebinding_after_the_check_is_refused_at_connection(
+    resources: Resources, site: Site
+) -> None:
+    site.pages = {"/": site.html("Home")}
+    answers = iter([["93.184.216.34"]])
+
+    async def rebinding(host: str, port: int) -> Sequence[str]:
+        # Public when first asked, loopback ever after.
+        return next(answers, ["127.0.0.1"])
+
+    summary = await crawl(
+        resources,
+        [f"http://rebind.test:{site.port}/"],
+        corpus="web",
+        settings=crawl_settings(allow_hosts=[]),
+        lookup=rebinding,
+    )
+    assert summary.documents_new == 0 and summary.documents_failed == 1
+    assert "it resolves to 127.0.0.1, a loopback address" in summary.failures[0]["error"]
+    assert not site.hits
