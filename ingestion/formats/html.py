@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 _HTML_DROP = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg", "template")
 _HTML_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+# ARIA landmarks of page chrome, which documentation generators (Sphinx, MkDocs) put on <div>s.
+_CHROME_ROLES = ("navigation", "banner", "contentinfo", "complementary", "search")
+# Permalink anchors beside headings (Sphinx's "¶", MkDocs' "#").
+_PERMALINK_CLASSES = ("headerlink", "anchorlink", "headeranchor")
 
 
 def extract_html(html: str, stem: str) -> ExtractedDocument:
@@ -22,14 +26,18 @@ def extract_html(html: str, stem: str) -> ExtractedDocument:
     title = title_tag.get_text(" ", strip=True) if title_tag else ""
     for tag in soup.find_all(_HTML_DROP):
         tag.decompose()
-    root = soup.find("main") or soup.find("article") or soup.body or soup
+    for tag in soup.find_all(role=list(_CHROME_ROLES)):
+        tag.decompose()
+    for tag in soup.find_all("a", class_=list(_PERMALINK_CLASSES)):
+        tag.decompose()
+    root = soup.find("main") or soup.find(role="main") or soup.find("article") or soup.body or soup
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
     for el in root.find_all([*_HTML_HEADINGS, "p", "li", "pre", "blockquote", "table", "dt", "dd"]):
         if not isinstance(el, Tag):
             continue
-        # Skip elements nested in one already taken whole (a <p> inside an <li> or a table cell).
-        if el.find_parent(["li", "table", "pre", "blockquote"]) is not None:
+        # Skip elements nested in one already taken whole (a <p> inside an <li>, a <dd> or a cell).
+        if el.find_parent(["li", "table", "pre", "blockquote", "dd"]) is not None:
             continue
         if el.name in _HTML_HEADINGS:
             level, heading = int(el.name[1]), el.get_text(" ", strip=True)
@@ -42,7 +50,8 @@ def extract_html(html: str, stem: str) -> ExtractedDocument:
         if el.name == "table":
             text = "\n".join(table_rows(el))
         elif el.name == "li":
-            text = "- " + el.get_text(" ", strip=True)
+            item = el.get_text(" ", strip=True)
+            text = f"- {item}" if item else ""
         else:
             text = el.get_text(" ", strip=True)
         if text:

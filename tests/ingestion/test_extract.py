@@ -44,3 +44,23 @@ def test_bad_files_fail_with_a_clear_reason(
 ) -> None:
     with pytest.raises(error, match=match):
         extract(name, data)
+
+
+def test_documentation_site_chrome_and_permalinks_are_dropped() -> None:
+    html = b"""<html><head><title>os.path</title></head><body>
+    <div class="related" role="navigation"><a href="/">index</a> | <a href="/next">next</a></div>
+    <div class="sphinxsidebar" role="complementary"><h3>Table of Contents</h3><ul><li>sidebar</li></ul></div>
+    <div class="body" role="main">
+      <h1>os.path<a class="headerlink" href="#os-path">\xc2\xb6</a></h1>
+      <dl><dt>os.path.join(a, *p)</dt><dd><p>Join one or more path segments.</p></dd></dl>
+      <ul><li></li><li>real item</li></ul>
+    </div>
+    <div class="footer" role="contentinfo">Copyright</div></body></html>"""
+    doc = extract("os.path.html", html)
+    texts = [b.text for b in doc.blocks]
+    joined = "\n".join(texts)
+    for chrome in ("index | next", "sidebar", "Table of Contents", "Copyright", "\u00b6"):
+        assert chrome not in joined
+    assert texts.count("Join one or more path segments.") == 1
+    assert "- real item" in texts and "- " not in texts
+    assert doc.blocks[0].headings == ("os.path",)
