@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 
 from fastapi import APIRouter, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
@@ -21,14 +20,15 @@ from api.conversations import service as conversations
 from api.corpora.service import read_scope
 from api.dependencies import BackgroundDep, MetricsDep, ResourcesDep
 from api.errors import status_for
+from api.exchange import Exchange, record_answer_metrics, save_exchange
 from api.ops.metrics import Metrics
 from api.ops.ratelimit import QueryRateLimit
-from api.schemas import CitationPublic, ErrorResponse, QueryRequest, QueryResponse
+from api.schemas import ErrorResponse, QueryRequest, QueryResponse
 from core.components.llm import Message
 from core.errors import LoreError
 from core.resources import Resources
 from retrieval import service
-from retrieval.service import Ask, CitationsEvent, DoneEvent, StreamEvent, TokenEvent
+from retrieval.service import Ask, StreamEvent
 
 log = logging.getLogger("lore.api")
 router = APIRouter(prefix="/v1", tags=["query"], dependencies=[QueryRateLimit])
@@ -57,39 +57,6 @@ async def build_ask(resources: Resources, principal: Principal, body: QueryReque
             history = await conversations.history(session, conversation_id=row.id)
             corpus = corpus if corpus is not None else row.corpus
     return Ask(body.question, corpus=corpus, k=body.k, allowed_corpora=scope, history=history)
-
-
-async def save_exchange(
-    resources: Resources,
-    *,
-    conversation_id: str,
-    question: str,
-    answer: str,
-    citations: list[CitationPublic],
-    model: str | None,
-    timings: dict[str, float],
-    status: str,
-) -> None:
-    async with resources.sessions() as session:
-        await conversations.record_exchange(
-            session,
-            conversation_id=conversation_id,
-            question=question,
-            answer=answer,
-            citations=[c.model_dump() for c in citations],
-            model=model,
-            timings=timings,
-            status=status,
-        )
-        await session.commit()
-
-
-def record_answer_metrics(metrics: Metrics, *, cached: bool, usage: dict[str, int]) -> None:
-    metrics.count_cache(hit=cached)
-    if not cached:
-        metrics.count_llm_tokens(
-            tokens_in=usage.get("prompt_tokens", 0), tokens_out=usage.get("completion_tokens", 0)
-        )
 
 
 @router.post("/query", response_model=QueryResponse, responses=_ERRORS, summary="Ask a question")
@@ -157,39 +124,14 @@ async def _encode(
     metrics: Metrics,
     body: QueryRequest,
 ) -> AsyncIterator[bytes]:
-    parts: list[str] = []
-    citations: list[CitationPublic] = []
-    done: DoneEvent | None = None
-    status = "partial"
+    exchange = Exchange(body.question, body.conversation_id, metrics)
     try:
         async for event in events:
-            if isinstance(event, TokenEvent):
-                parts.append(event.text)
-                yield _sse("token", event.text)
-            elif isinstance(event, CitationsEvent):
-                citations = [CitationPublic.from_domain(c) for c in event.citations]
-                yield _sse("citations", [c.model_dump() for c in citations])
-            elif isinstance(event, DoneEvent):
-                done, status = event, "complete"
-                record_answer_metrics(metrics, cached=event.cached, usage=event.usage)
-                yield _sse("done", asdict(event))
+            yield _sse(*exchange.record(event))
     except LoreError as exc:
-        status = "error"
+        exchange.failed()
         log.error("stream failed: %s", exc.message)
         yield _sse("error", {"code": exc.code, "message": exc.message, "status": status_for(exc)})
     finally:
         # Runs on success, on error and when the client leaves (the generator is cancelled).
-        if body.conversation_id is not None:
-            background.spawn(
-                save_exchange(
-                    resources,
-                    conversation_id=body.conversation_id,
-                    question=body.question,
-                    answer="".join(parts).strip(),
-                    citations=citations,
-                    model=done.model if done else None,
-                    timings=done.timings if done else {},
-                    status=status,
-                ),
-                name="save-exchange",
-            )
+        exchange.save_later(resources, background)

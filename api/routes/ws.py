@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -29,14 +28,14 @@ from api.auth.dependencies import authenticate_bearer
 from api.auth.principal import Principal
 from api.background import BackgroundWork
 from api.conversations import service as conversations
-from api.dependencies import BackgroundDep, ResourcesDep
+from api.dependencies import BackgroundDep, ResourcesDep, get_metrics
+from api.exchange import Exchange
 from api.ops.ratelimit import check_websocket_message
-from api.routes.query import build_ask, save_exchange
-from api.schemas import CitationPublic, QueryRequest
+from api.routes.query import build_ask
+from api.schemas import QueryRequest
 from core.errors import AuthenticationError, LoreError, NotFoundError, RateLimitedError
 from core.resources import Resources
 from retrieval import service
-from retrieval.service import CitationsEvent, DoneEvent, TokenEvent
 
 log = logging.getLogger("lore.api")
 router = APIRouter(tags=["query"])
@@ -159,37 +158,20 @@ async def _answer(
     except LoreError as exc:
         await _error(websocket, exc.code, exc.message)
         return
-    parts: list[str] = []
-    citations: list[CitationPublic] = []
-    done: DoneEvent | None = None
-    status = "partial"
+    exchange = Exchange(body.question, conversation_id, get_metrics(websocket))
     try:
         async for event in events:
-            if isinstance(event, TokenEvent):
-                parts.append(event.text)
-                await websocket.send_json({"type": "token", "text": event.text})
-            elif isinstance(event, CitationsEvent):
-                citations = [CitationPublic.from_domain(c) for c in event.citations]
-                await websocket.send_json(
-                    {"type": "citations", "citations": [c.model_dump() for c in citations]}
-                )
-            elif isinstance(event, DoneEvent):
-                done, status = event, "complete"
-                await websocket.send_json({"type": "done", **asdict(event)})
+            name, payload = exchange.record(event)
+            match name:
+                case "token":
+                    await websocket.send_json({"type": "token", "text": payload})
+                case "citations":
+                    await websocket.send_json({"type": "citations", "citations": payload})
+                case _:
+                    assert isinstance(payload, dict)
+                    await websocket.send_json({"type": name, **payload})
     except LoreError as exc:
-        status = "error"
+        exchange.failed()
         await _error(websocket, exc.code, exc.message)
     finally:
-        background.spawn(
-            save_exchange(
-                resources,
-                conversation_id=conversation_id,
-                question=body.question,
-                answer="".join(parts).strip(),
-                citations=citations,
-                model=done.model if done else None,
-                timings=done.timings if done else {},
-                status=status,
-            ),
-            name="save-exchange",
-        )
+        exchange.save_later(resources, background)

@@ -1,0 +1,94 @@
+"""One question and its streamed answer, as it goes out over SSE or a WebSocket.
+
+Both transports feed every event through :class:`Exchange`, which gives the wire payload, counts
+the answer in the metrics and, at the end, saves the exchange in its conversation (complete,
+partial when the client left, or error) without delaying the stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from api.background import BackgroundWork
+from api.conversations import service as conversations
+from api.ops.metrics import Metrics
+from api.schemas import CitationPublic
+from core.resources import Resources
+from retrieval.service import CitationsEvent, DoneEvent, StreamEvent, TokenEvent
+
+
+def record_answer_metrics(metrics: Metrics, *, cached: bool, usage: dict[str, int]) -> None:
+    metrics.count_cache(hit=cached)
+    if not cached:
+        metrics.count_llm_tokens(
+            tokens_in=usage.get("prompt_tokens", 0), tokens_out=usage.get("completion_tokens", 0)
+        )
+
+
+async def save_exchange(
+    resources: Resources,
+    *,
+    conversation_id: str,
+    question: str,
+    answer: str,
+    citations: list[CitationPublic],
+    model: str | None,
+    timings: dict[str, float],
+    status: str,
+) -> None:
+    async with resources.sessions() as session:
+        await conversations.record_exchange(
+            session,
+            conversation_id=conversation_id,
+            question=question,
+            answer=answer,
+            citations=[c.model_dump() for c in citations],
+            model=model,
+            timings=timings,
+            status=status,
+        )
+        await session.commit()
+
+
+@dataclass(slots=True)
+class Exchange:
+    question: str
+    conversation_id: str | None
+    metrics: Metrics
+    parts: list[str] = field(default_factory=list)
+    citations: list[CitationPublic] = field(default_factory=list)
+    done: DoneEvent | None = None
+    status: str = "partial"
+
+    def record(self, event: StreamEvent) -> tuple[str, object]:
+        """The event's name and JSON payload, noting what the saved exchange needs."""
+        if isinstance(event, TokenEvent):
+            self.parts.append(event.text)
+            return "token", event.text
+        if isinstance(event, CitationsEvent):
+            self.citations = [CitationPublic.from_domain(c) for c in event.citations]
+            return "citations", [c.model_dump() for c in self.citations]
+        self.done, self.status = event, "complete"
+        record_answer_metrics(self.metrics, cached=event.cached, usage=event.usage)
+        return "done", asdict(event)
+
+    def failed(self) -> None:
+        self.status = "error"
+
+    def save_later(self, resources: Resources, background: BackgroundWork) -> None:
+        """Save the exchange in its conversation in the background (nothing without one)."""
+        if self.conversation_id is None:
+            return
+        background.spawn(
+            save_exchange(
+                resources,
+                conversation_id=self.conversation_id,
+                question=self.question,
+                answer="".join(self.parts).strip(),
+                citations=self.citations,
+                model=self.done.model if self.done else None,
+                timings=self.done.timings if self.done else {},
+                status=self.status,
+            ),
+            name="save-exchange",
+        )
