@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -306,26 +306,71 @@ async def request_cancel(sessions: async_sessionmaker[AsyncSession], job_id: str
 async def _prune_gone(
     resources: Resources, corpus: CorpusRow, prefixes: Sequence[str], seen: set[str]
 ) -> int:
-    """Delete the corpus's documents under ``prefixes`` that this run did not see, after the grace."""
-    grace = timedelta(seconds=resources.settings.ingestion.gone_grace_s)
-    now = utcnow()
-    deleted = 0
+    """Retire the corpus's documents under ``prefixes`` that this run did not see."""
     async with resources.sessions() as session:
         rows = (
             await session.execute(select(DocumentRow).where(DocumentRow.corpus_id == corpus.id))
         ).scalars()
-        for row in rows:
-            if not row.source.startswith(tuple(prefixes)):
-                continue
-            if row.source in seen:
-                row.missing_since = None
-                continue
-            row.missing_since = row.missing_since or now
-            if now - _aware(row.missing_since) >= grace:
-                await resources.store.delete_document(row.id)
-                await session.delete(row)
-                deleted += 1
+        under = [row for row in rows if row.source.startswith(tuple(prefixes))]
+        deleted = await _apply_grace(
+            resources,
+            session,
+            gone=[r for r in under if r.source not in seen],
+            present=[r for r in under if r.source in seen],
+        )
         await session.commit()
+    return deleted
+
+
+async def retire_sources(
+    resources: Resources, *, corpus: str, gone: Collection[str], present: Collection[str] = ()
+) -> int:
+    """Documents gone from their source (e.g. pages a crawl found gone) start, or finish, their grace.
+
+    Documents in ``present`` are back: their grace is cleared. Returns how many were deleted.
+    """
+    async with resources.sessions() as session:
+        corpus_row = (
+            await session.execute(select(CorpusRow).where(CorpusRow.name == corpus))
+        ).scalar_one_or_none()
+        if corpus_row is None:
+            return 0
+        ids_of = {ids.document_id(corpus, s): s for s in (*gone, *present)}
+        rows = (
+            await session.execute(select(DocumentRow).where(DocumentRow.id.in_(sorted(ids_of))))
+        ).scalars()
+        by_source = {row.source: row for row in rows}
+        deleted = await _apply_grace(
+            resources,
+            session,
+            gone=[by_source[s] for s in gone if s in by_source],
+            present=[by_source[s] for s in present if s in by_source],
+        )
+        if deleted:
+            corpus_row.version += 1
+        await session.commit()
+    return deleted
+
+
+async def _apply_grace(
+    resources: Resources,
+    session: AsyncSession,
+    *,
+    gone: Sequence[DocumentRow],
+    present: Sequence[DocumentRow],
+) -> int:
+    """Mark gone documents missing, delete those missing for longer than the grace; clear the present."""
+    grace = timedelta(seconds=resources.settings.ingestion.gone_grace_s)
+    now = utcnow()
+    for row in present:
+        row.missing_since = None
+    deleted = 0
+    for row in gone:
+        row.missing_since = row.missing_since or now
+        if now - _aware(row.missing_since) >= grace:
+            await resources.store.delete_document(row.id)
+            await session.delete(row)
+            deleted += 1
     return deleted
 
 

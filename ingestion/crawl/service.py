@@ -1,7 +1,8 @@
 """Crawl web sites into a corpus: fetch, hand the documents to the ingestion pipeline, remember.
 
-Documents gone from the site are reported, not deleted: the job engine deletes them after a
-grace period.
+Documents gone from the site (404/410, redirected away, out of scope, duplicate, noindex,
+disallowed) are deleted with their chunks once ``ingestion.gone_grace_s`` has passed since a crawl
+first found them gone; a page cap or a transient failure never counts as gone.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from ingestion.crawl.crawler import Crawler, CrawlProgress
 from ingestion.crawl.fetcher import HttpFetcher
 from ingestion.crawl.state import CrawlState, PageRecord, crawl_key
 from ingestion.crawl.urls import SCHEMES, Scope, host_of, normalise_url
-from ingestion.pipeline import Progress, Source, index_signature, ingest_sources
+from ingestion.pipeline import Progress, Source, index_signature, ingest_sources, retire_sources
 
 
 @dataclass(slots=True)
 class CrawlSummary:
-    """What a crawl changed; ``gone`` lists the documents to delete (``documents_deleted``)."""
+    """What a crawl changed; ``gone`` lists the pages found gone (deleted once their grace passed)."""
 
     job_id: str
     corpus: str
@@ -106,7 +107,10 @@ async def crawl(
         Source(source=p.url, name=p.record.name, data=p.data or b"", not_modified=p.data is None)
         for p in outcome.pages.values()
     ]
-    ingested = await ingest_sources(resources, sources, corpus=corpus, progress=ingest_progress)
+    ingested = await ingest_sources(resources, sources, corpus=corpus, progress=ingest_progress, kind="crawl")
+    deleted = await retire_sources(
+        resources, corpus=corpus, gone=list(outcome.gone), present=list(outcome.pages)
+    )
     async with resources.sessions() as session:
         rows = (
             await session.execute(select(JobDocumentRow).where(JobDocumentRow.job_id == ingested.job_id))
@@ -131,7 +135,7 @@ async def crawl(
         documents_new=ingested.documents_new,
         documents_changed=ingested.documents_changed,
         documents_unchanged=ingested.documents_unchanged,
-        documents_deleted=len(outcome.gone),
+        documents_deleted=deleted,
         documents_failed=ingested.documents_failed + len(outcome.failures),
         chunks_embedded=ingested.chunks_embedded,
         seconds=round(time.perf_counter() - started, 3),

@@ -81,9 +81,7 @@ async def test_a_recrawl_of_an_unchanged_site_costs_only_304s(resources: Resourc
     assert (third.documents_unchanged, third.not_modified, third.chunks_embedded) == (3, 0, 0)
 
 
-async def test_changed_pages_are_replaced_and_vanished_ones_reported_gone(
-    resources: Resources, site: Site
-) -> None:
+async def test_changed_pages_are_replaced_and_vanished_ones_deleted(resources: Resources, site: Site) -> None:
     site.pages = {
         "/": site.html("Home", "/a", "/b"),
         "/a": site.html("A", body="Alpha widgets are blue."),
@@ -97,10 +95,14 @@ async def test_changed_pages_are_replaced_and_vanished_ones_reported_gone(
 
     assert (summary.documents_changed, summary.documents_unchanged, summary.documents_deleted) == (1, 1, 1)
     assert summary.gone == [{"url": site.url("/b"), "reason": "HTTP 404"}]
-    # Reported, not deleted: the job engine deletes after its grace period.
+    # The default grace is 0: the vanished page is deleted with its chunks by this crawl.
     async with resources.sessions() as session:
         sources = set((await session.execute(select(DocumentRow.source))).scalars())
-    assert site.url("/b") in sources
+    assert site.url("/b") not in sources and site.url("/a") in sources
+    hits = await resources.store.search(
+        dense=await resources.embedder.embed_query("solar power"), sparse=None, corpora=["web"], k=10
+    )
+    assert hits and all(h.source != site.url("/b") for h in hits)
 
 
 async def test_refused_start_urls_fail_before_any_work(resources: Resources, site: Site) -> None:
@@ -133,3 +135,20 @@ async def test_dns_rebinding_after_the_check_is_refused_at_connection(
     assert summary.documents_new == 0 and summary.documents_failed == 1
     assert "it resolves to 127.0.0.1, a loopback address" in summary.failures[0]["error"]
     assert not site.hits
+
+
+async def test_a_vanished_page_waits_out_the_grace(tmp_path: Path, site: Site) -> None:
+    from core.settings import IngestionSettings, Settings
+
+    settings = Settings(data_dir=tmp_path / "lore", ingestion=IngestionSettings(gone_grace_s=3600))
+    site.pages = {"/": site.html("Home", "/b"), "/b": site.html("B", body="Beta gadgets.")}
+    async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:
+        await run(resources, site)
+        del site.pages["/b"]
+        summary = await run(resources, site)
+        async with resources.sessions() as session:
+            missing = {
+                r.source: r.missing_since for r in (await session.execute(select(DocumentRow))).scalars()
+            }
+    assert summary.documents_deleted == 0 and summary.gone
+    assert missing[site.url("/b")] is not None and missing[site.url("/")] is None
