@@ -14,7 +14,7 @@ from api.conversations import routes as conversation_routes
 from api.corpora import routes as corpora_routes
 from api.errors import install_error_handlers
 from api.ops.install import closing_ops, install_ops
-from api.routes import health, query, ws
+from api.routes import health, jobs, query, ws
 from core.resources import open_resources
 from core.settings import Settings, get_settings
 
@@ -52,4 +52,5 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[], None]
     app.include_router(ws.router)
     app.include_router(corpora_routes.router)
     app.include_router(conversation_routes.router)
+    app.include_router(jobs.router)
     return app

@@ -45,6 +45,11 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/v1/grants"): ADMIN,
     ("DELETE", "/v1/grants"): ADMIN,
     ("GET", "/v1/users/{username}/grants"): ADMIN,
+    ("GET", "/v1/jobs"): ADMIN,
+    ("GET", "/v1/jobs/{job_id}"): ADMIN,
+    ("POST", "/v1/jobs/{job_id}/cancel"): ADMIN,
+    ("GET", "/v1/documents/{document_id}"): ADMIN,
+    ("DELETE", "/v1/documents/{document_id}"): ADMIN,
 }
 
 
@@ -53,6 +58,7 @@ class World:
     client: httpx.AsyncClient
     app: Any
     keys: dict[str, str]
+    sources: list[str]
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[who]}"}
@@ -88,7 +94,8 @@ async def world(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lore.test", timeout=120) as client:
-            yield World(client=client, app=app, keys=keys)
+            sources = [str((root / c / f"{c}.md").resolve()) for c in ("shared", "private")]
+            yield World(client=client, app=app, keys=keys, sources=sources)
 
 
 def _concrete(path: str) -> str:
@@ -200,3 +207,26 @@ async def test_password_guessing_is_rate_limited_per_address(world: World) -> No
     assert statuses[0] == 401
     assert statuses[-1] == 429
     assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_admin_sees_jobs_and_deletes_a_document(world: World) -> None:
+    listed = await world.client.get("/v1/jobs", params={"corpus": "private"}, headers=world.auth("admin"))
+    assert listed.status_code == 200
+    job = listed.json()[0]
+    assert job["state"] == "succeeded" and job["documents_new"] == 1
+    detail = (await world.client.get(f"/v1/jobs/{job['id']}", headers=world.auth("admin"))).json()
+    assert detail["failures"] == []
+    cancel = await world.client.post(f"/v1/jobs/{job['id']}/cancel", headers=world.auth("admin"))
+    assert cancel.status_code == 409
+    from core.ids import document_id
+
+    private = next((Path(p) for p in world.sources if p.endswith("private.md")), None)
+    assert private is not None
+    doc = document_id("private", str(private))
+    assert (await world.client.get(f"/v1/documents/{doc}", headers=world.auth("admin"))).json()["chunks"] >= 1
+    assert (await world.client.delete(f"/v1/documents/{doc}", headers=world.auth("admin"))).status_code == 204
+    assert (await world.client.get(f"/v1/documents/{doc}", headers=world.auth("admin"))).status_code == 404
+    after = await world.client.post(
+        "/v1/query", json={"question": "private widget", "corpus": "private"}, headers=world.auth("admin")
+    )
+    assert after.json()["citations"] == []
