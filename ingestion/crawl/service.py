@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 
@@ -22,31 +22,29 @@ from ingestion.crawl.crawler import Crawler, CrawlProgress
 from ingestion.crawl.fetcher import HttpFetcher
 from ingestion.crawl.state import CrawlState, PageRecord, crawl_key
 from ingestion.crawl.urls import SCHEMES, Scope, host_of, normalise_url
-from ingestion.pipeline import Progress, Source, index_signature, ingest_sources, retire_sources
+from ingestion.pipeline import (
+    IngestSummary,
+    Progress,
+    Source,
+    index_signature,
+    ingest_sources,
+    retire_sources,
+)
 
 
 @dataclass(slots=True)
-class CrawlSummary:
-    """What a crawl changed; ``gone`` lists the pages found gone (deleted once their grace passed)."""
+class CrawlSummary(IngestSummary):
+    """What a crawl changed: the job's counts, and the crawl's own figures.
 
-    job_id: str
-    corpus: str
-    documents_new: int = 0
-    documents_changed: int = 0
-    documents_unchanged: int = 0
-    documents_deleted: int = 0
-    documents_failed: int = 0
-    chunks_embedded: int = 0
-    seconds: float = 0.0
+    ``gone`` lists the pages found gone (deleted once their grace passed).
+    """
+
     pages_fetched: int = 0
     not_modified: int = 0
     bytes_downloaded: int = 0
     gone: list[dict[str, str]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 async def crawl(
@@ -139,6 +137,7 @@ async def crawl(
         documents_failed=ingested.documents_failed + len(outcome.failures),
         chunks_embedded=ingested.chunks_embedded,
         seconds=round(time.perf_counter() - started, 3),
+        state=ingested.state,
         pages_fetched=outcome.pages_fetched,
         not_modified=outcome.not_modified,
         bytes_downloaded=outcome.bytes_downloaded,
