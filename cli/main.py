@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -72,6 +73,7 @@ class _Bar:
         )
         self._task: Any = None
         self._chunks = 0
+        self._started = time.monotonic()
 
     def __enter__(self) -> _Bar:
         self._progress.__enter__()
@@ -81,11 +83,17 @@ class _Bar:
         self._progress.__exit__(None, None, None)
 
     def start(self, total: int) -> None:
-        self._task = self._progress.add_task(self._label, total=total, info="")
+        # A stream (a crawl feeding the ingest) calls again as its total grows.
+        if self._task is None:
+            self._started = time.monotonic()
+            self._task = self._progress.add_task(self._label, total=total, info="")
+        else:
+            self._progress.update(self._task, total=total)
 
     def advance(self, source: str, status: str, chunks: int) -> None:
         self._chunks += chunks
-        info = f"{self._chunks} chunks" if self._label == "ingest" else ""
+        rate = self._chunks / max(time.monotonic() - self._started, 1e-6)
+        info = f"{self._chunks} chunks, {rate:.1f} chunks/s" if self._label == "ingest" else ""
         if status == "failed":
             self._progress.console.print(f"[red]failed[/]: {source}")
         self._progress.update(self._task, advance=1, info=info)

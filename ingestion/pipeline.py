@@ -13,8 +13,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Sequence, Sized
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -41,7 +41,9 @@ from ingestion.extract import SUPPORTED_SUFFIXES, extract
 class Progress(Protocol):
     """Receives progress as a job runs (the CLI draws a bar from it)."""
 
-    def start(self, total: int) -> None: ...
+    def start(self, total: int) -> None:
+        """The number of documents; called again with a larger one while a stream is read."""
+        ...
 
     def advance(self, source: str, status: str, chunks: int) -> None: ...
 
@@ -176,30 +178,34 @@ async def ingest_paths(
 
 async def ingest_sources(
     resources: Resources,
-    sources: Sequence[Source],
+    sources: Iterable[Source] | AsyncIterable[Source],
     *,
     corpus: str,
     progress: Progress | None = None,
     prune_under: Sequence[str] = (),
     kind: str = "ingest",
+    job_id: str | None = None,
 ) -> IngestSummary:
-    """Ingest ``sources`` into ``corpus`` as one job and return what changed.
+    """Ingest ``sources`` into ``corpus`` as one job (``job_id``, else a new ID) and return what changed.
 
+    ``sources`` may be a stream (an async iterator a crawler feeds): they are taken as the
+    pipeline has room for them, so a job's memory stays bounded however many it has.
     ``prune_under`` lists source prefixes this run covers whole: documents under them that the
     run did not see are gone from their source and get deleted once the grace has passed. The
     job stops between documents when someone asks to cancel it.
     """
     started = time.perf_counter()
     signature = index_signature(resources)
+    total = len(sources) if isinstance(sources, Sized) else 0
     await mark_interrupted_jobs(resources.sessions)
     async with resources.sessions() as session:
         corpus_row = await get_or_create_corpus(session, corpus)
         job = IngestionJobRow(
-            id=str(uuid.uuid4()),
+            id=job_id or str(uuid.uuid4()),
             corpus_id=corpus_row.id,
             kind=kind,
             state="running",
-            documents_total=len(sources),
+            documents_total=total,
             heartbeat_at=utcnow(),
             worker=this_worker(),
         )
@@ -207,37 +213,15 @@ async def ingest_sources(
         await session.commit()
     summary = IngestSummary(job_id=job.id, corpus=corpus)
     if progress:
-        progress.start(len(sources))
-    state = "succeeded"
+        progress.start(total)
+    run = _JobRun(resources, job.id, corpus_row, signature, summary, progress, total)
     try:
-        for src in sources:
-            status, chunks, error = await _ingest_one(resources, src, corpus_row, signature)
-            setattr(summary, f"documents_{status}", getattr(summary, f"documents_{status}") + 1)
-            summary.chunks_embedded += chunks
-            async with resources.sessions() as session:
-                session.add(
-                    JobDocumentRow(
-                        job_id=job.id, source=src.source, status=status, chunks=chunks, error=error
-                    )
-                )
-                await _save_counts(session, job.id, summary, state="running")
-                await session.commit()
-                cancelled = bool(
-                    await session.scalar(
-                        select(IngestionJobRow.cancel_requested).where(IngestionJobRow.id == job.id)
-                    )
-                )
-            if progress:
-                progress.advance(src.source, status, chunks)
-            if cancelled:
-                state = "cancelled"
-                break
+        state = await run.execute(sources)
         if state == "succeeded" and prune_under:
-            seen = {src.source for src in sources}
-            summary.documents_deleted = await _prune_gone(resources, corpus_row, prune_under, seen)
+            summary.documents_deleted = await _prune_gone(resources, corpus_row, prune_under, run.seen)
     except BaseException as exc:
         async with resources.sessions() as session:
-            await _save_counts(session, job.id, summary, state="failed", error=repr(exc))
+            await _save_counts(session, job.id, summary, state="failed", error=repr(exc), total=run.total)
             await session.commit()
         raise
     summary.seconds = round(time.perf_counter() - started, 3)
@@ -246,10 +230,188 @@ async def ingest_sources(
             await session.execute(
                 update(CorpusRow).where(CorpusRow.id == corpus_row.id).values(version=CorpusRow.version + 1)
             )
-        await _save_counts(session, job.id, summary, state=state)
+        await _save_counts(session, job.id, summary, state=state, total=run.total)
         await session.commit()
     summary.state = state
     return summary
+
+
+@dataclass(slots=True)
+class _Work:
+    """One document between the stages: prepared (chunks to write), or already settled (status)."""
+
+    src: Source
+    doc_id: str
+    status: str | None = None  # "unchanged" or "failed" when the prepare stage settled it
+    error: str | None = None
+    chunks: list[Chunk] = field(default_factory=list)
+    title: str = ""
+    pages: int | None = None
+    digest: str = ""
+    existed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Abort:
+    """The prepare stage failed as a whole (a database outage, a crawler error): the job fails."""
+
+    error: BaseException
+
+
+class _JobRun:
+    """The stages of one job, joined by a bounded queue.
+
+    ``extract_workers`` tasks take sources as there is room, read, hash and skip unchanged ones,
+    and extract and chunk in threads; one writer takes the prepared documents, embeds their
+    chunks in batches that span documents (dense and BM25 together), upserts them, deletes each
+    document's stale chunks, and records the document. Extraction of the next documents thus
+    overlaps embedding and writing, and at most ``queue_documents`` chunked documents wait.
+    """
+
+    def __init__(
+        self,
+        resources: Resources,
+        job_id: str,
+        corpus: CorpusRow,
+        signature: str,
+        summary: IngestSummary,
+        progress: Progress | None,
+        total: int,
+    ) -> None:
+        self.resources = resources
+        self.job_id = job_id
+        self.corpus = corpus
+        self.signature = signature
+        self.summary = summary
+        self.progress = progress
+        self.total = total
+        self.sized = total > 0
+        self.seen: set[str] = set()
+
+    async def execute(self, sources: Iterable[Source] | AsyncIterable[Source]) -> str:
+        """Run every stage to the end; "succeeded", or "cancelled" when asked to stop."""
+        settings = self.resources.settings.ingestion
+        queue: asyncio.Queue[_Work | _Abort | None] = asyncio.Queue(maxsize=settings.queue_documents)
+        producer = asyncio.create_task(self._prepare_all(_as_async(sources), queue, settings.extract_workers))
+        try:
+            return await self._write_all(queue)
+        finally:
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+
+    async def _prepare_all(
+        self, feed: AsyncIterator[Source], queue: asyncio.Queue[_Work | _Abort | None], workers: int
+    ) -> None:
+        lock = asyncio.Lock()
+
+        async def take() -> Source | None:
+            async with lock:
+                src = await anext(feed, None)
+            if src is not None and src.source not in self.seen:
+                self.seen.add(src.source)
+                if not self.sized:
+                    self.total += 1
+                    if self.progress:
+                        self.progress.start(self.total)
+            return src
+
+        async def prepare() -> None:
+            while (src := await take()) is not None:
+                await queue.put(await _prepare_one(self.resources, src, self.corpus, self.signature))
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(workers):
+                    group.create_task(prepare())
+        except BaseExceptionGroup as failed:
+            await queue.put(_Abort(_first_error(failed)))
+            return
+        await queue.put(None)
+
+    async def _write_all(self, queue: asyncio.Queue[_Work | _Abort | None]) -> str:
+        batch_chunks = self.resources.settings.embedding.batch_size * 4
+        done = False
+        while not done:
+            batch: list[_Work] = []
+            item = await queue.get()
+            while True:
+                if item is None:
+                    done = True
+                    break
+                if isinstance(item, _Abort):
+                    raise item.error
+                batch.append(item)
+                # Take what is already prepared, up to one embedding batch, so small documents
+                # (crawled pages) are embedded together rather than a few chunks at a time.
+                if sum(len(w.chunks) for w in batch) >= batch_chunks or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if await self._write_batch(batch):
+                return "cancelled"
+        return "succeeded"
+
+    async def _write_batch(self, batch: list[_Work]) -> bool:
+        """Embed, write and record ``batch``; True when the job has been asked to stop."""
+        to_write = [w for w in batch if w.status is None]
+        if to_write:
+            try:
+                await _write_chunks(self.resources, [c for w in to_write for c in w.chunks])
+            except BackendError:
+                raise
+            except LoreError as exc:
+                for work in to_write:
+                    work.status, work.error = "failed", exc.message
+        for work in batch:
+            if work.status is None:
+                await _finish_one(self.resources, work, self.corpus, self.signature)
+                work.status = "changed" if work.existed else "new"
+            if await self._record(work):
+                return True
+        return False
+
+    async def _record(self, work: _Work) -> bool:
+        """Count and store one document's outcome; True when the job has been asked to stop."""
+        assert work.status is not None
+        written = len(work.chunks) if work.status in ("new", "changed") else 0
+        summary = self.summary
+        setattr(summary, f"documents_{work.status}", getattr(summary, f"documents_{work.status}") + 1)
+        summary.chunks_embedded += written
+        async with self.resources.sessions() as session:
+            session.add(
+                JobDocumentRow(
+                    job_id=self.job_id,
+                    source=work.src.source,
+                    status=work.status,
+                    chunks=written,
+                    error=work.error,
+                )
+            )
+            await _save_counts(session, self.job_id, summary, state="running", total=self.total)
+            await session.commit()
+            cancelled = bool(
+                await session.scalar(
+                    select(IngestionJobRow.cancel_requested).where(IngestionJobRow.id == self.job_id)
+                )
+            )
+        if self.progress:
+            self.progress.advance(work.src.source, work.status, written)
+        return cancelled
+
+
+async def _as_async(sources: Iterable[Source] | AsyncIterable[Source]) -> AsyncIterator[Source]:
+    if isinstance(sources, AsyncIterable):
+        async for src in sources:
+            yield src
+    else:
+        for src in sources:
+            yield src
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 # A running job whose heartbeat is older than this was killed (heartbeats come after every document).
@@ -380,10 +542,17 @@ def _aware(moment: datetime) -> datetime:
 
 
 async def _save_counts(
-    session: AsyncSession, job_id: str, summary: IngestSummary, *, state: str, error: str | None = None
+    session: AsyncSession,
+    job_id: str,
+    summary: IngestSummary,
+    *,
+    state: str,
+    total: int,
+    error: str | None = None,
 ) -> None:
     values: dict[str, object] = {
         "state": state,
+        "documents_total": total,
         "documents_new": summary.documents_new,
         "documents_changed": summary.documents_changed,
         "documents_unchanged": summary.documents_unchanged,
@@ -398,51 +567,60 @@ async def _save_counts(
     await session.execute(update(IngestionJobRow).where(IngestionJobRow.id == job_id).values(**values))
 
 
-async def _ingest_one(
-    resources: Resources, src: Source, corpus: CorpusRow, signature: str
-) -> tuple[str, int, str | None]:
-    """Ingest one document; returns (status, chunks embedded, error). Never raises for a bad file."""
-    doc_id = ids.document_id(corpus.name, src.source)
+async def _prepare_one(resources: Resources, src: Source, corpus: CorpusRow, signature: str) -> _Work:
+    """Read, check and chunk one document. Never raises for a bad file (it comes back failed)."""
+    work = _Work(src=src, doc_id=ids.document_id(corpus.name, src.source))
     try:
         if src.not_modified:
             async with resources.sessions() as session:
-                indexed = await session.get(DocumentRow, doc_id)
+                indexed = await session.get(DocumentRow, work.doc_id)
             if indexed is None or indexed.index_signature != signature:
                 raise ExtractionError("not modified since it was fetched, but not indexed: fetch it in full")
-            return "unchanged", 0, None
+            work.status = "unchanged"
+            return work
         size = src.size()
         if size > resources.settings.ingestion.max_file_bytes:
             raise ExtractionError(
                 f"the file has {size} bytes, over the limit of {resources.settings.ingestion.max_file_bytes}"
             )
         data = await src.read()
-        digest = ids.content_hash(data)
+        work.digest = ids.content_hash(data)
         async with resources.sessions() as session:
-            existing = await session.get(DocumentRow, doc_id)
-        if existing is not None and existing.content_hash == digest and existing.index_signature == signature:
-            return "unchanged", 0, None
-        chunks, title, pages = await asyncio.to_thread(
-            _prepare_chunks, resources, src, corpus.name, doc_id, data
+            existing = await session.get(DocumentRow, work.doc_id)
+        work.existed = existing is not None
+        if (
+            existing is not None
+            and existing.content_hash == work.digest
+            and existing.index_signature == signature
+        ):
+            work.status = "unchanged"
+            return work
+        work.chunks, work.title, work.pages = await asyncio.to_thread(
+            _prepare_chunks, resources, src, corpus.name, work.doc_id, data
         )
-        await _write_chunks(resources, chunks)
-        # Stale chunks go only after the new ones are safely written.
-        await resources.store.delete_document(doc_id, keep_chunk_ids={c.id for c in chunks})
-        async with resources.sessions() as session:
-            row = await session.get(DocumentRow, doc_id)
-            if row is None:
-                row = DocumentRow(id=doc_id, corpus_id=corpus.id, source=src.source)
-                session.add(row)
-            row.title, row.content_hash, row.index_signature = title, digest, signature
-            row.chunk_count, row.pages = len(chunks), pages
-            await session.commit()
-        return ("new" if existing is None else "changed"), len(chunks), None
     except BackendError:
         # A store or database outage is the job's failure, not the document's: the job stops and
         # a re-run resumes it.
         raise
     except (LoreError, OSError) as exc:
-        message = exc.message if isinstance(exc, LoreError) else f"{type(exc).__name__}: {exc}"
-        return "failed", 0, message
+        work.status = "failed"
+        work.error = exc.message if isinstance(exc, LoreError) else f"{type(exc).__name__}: {exc}"
+        work.chunks = []
+    return work
+
+
+async def _finish_one(resources: Resources, work: _Work, corpus: CorpusRow, signature: str) -> None:
+    """After its new chunks are written: drop the document's stale chunks, then record it."""
+    # Stale chunks go only after the new ones are safely written.
+    await resources.store.delete_document(work.doc_id, keep_chunk_ids={c.id for c in work.chunks})
+    async with resources.sessions() as session:
+        row = await session.get(DocumentRow, work.doc_id)
+        if row is None:
+            row = DocumentRow(id=work.doc_id, corpus_id=corpus.id, source=work.src.source)
+            session.add(row)
+        row.title, row.content_hash, row.index_signature = work.title, work.digest, signature
+        row.chunk_count, row.pages = len(work.chunks), work.pages
+        await session.commit()
 
 
 def _prepare_chunks(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
@@ -93,6 +93,7 @@ class Crawler:
         records: Mapping[str, PageRecord] | None = None,
         max_bytes: int,
         progress: CrawlProgress | None = None,
+        emit: Callable[[Page], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = settings
         self._fetcher = fetcher
@@ -109,7 +110,10 @@ class Crawler:
         self._robots_locks: dict[str, asyncio.Lock] = {}
         self._sitemaps = 0
         self._planned = 0
-        self._found: dict[str, Page] = {}
+        self._emit = emit
+        self._found: dict[str, PageRecord] = {}  # every page found, by URL (records only)
+        self._by_hash: dict[str, str] = {}  # content hash -> URL of the page kept for it
+        self._held: dict[str, list[Page]] = {}  # canonical URL not yet found -> pages naming it
         self.outcome = CrawlOutcome()
 
     async def run(self, starts: list[str]) -> CrawlOutcome:
@@ -129,7 +133,11 @@ class Crawler:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-        self._settle()
+        # Pages whose canonical URL never turned up are documents under their own URL.
+        for pages in list(self._held.values()):
+            for page in pages:
+                await self._keep(page)
+        self._held.clear()
         return self.outcome
 
     def _enqueue(self, url: str, depth: int, kind: Kind) -> None:
@@ -187,7 +195,7 @@ class Crawler:
                 self.outcome.skipped["not a sitemap"] += 1
                 return "skipped"
         if response.status == 304:
-            return self._not_modified(final, depth, kind)
+            return await self._not_modified(final, depth, kind)
         if response.status in _GONE:
             return self._missing(final, f"HTTP {response.status}", start=start)
         if response.body is None:
@@ -301,15 +309,15 @@ class Crawler:
                 self.outcome.skipped["sitemap entry out of scope"] += 1
         return True
 
-    def _not_modified(self, url: str, depth: int, kind: Kind) -> str:
+    async def _not_modified(self, url: str, depth: int, kind: Kind) -> str:
         record = self._records.get(url)
         if record is None:
             raise FetchFailed("HTTP 304 to a request that was not conditional")
         self.outcome.not_modified += 1
-        self._found[url] = Page(url, record, None)
         if record.canonical:
             self._enqueue(record.canonical, depth, Kind.PAGE)
         self._follow_links(record.links, depth, kind)
+        await self._offer(Page(url, record, None))
         return "not modified"
 
     async def _page(self, url: str, response: Response, depth: int, kind: Kind) -> str:
@@ -343,7 +351,7 @@ class Crawler:
             links=links,
             canonical=canonical,
         )
-        self._found[url] = Page(url, record, body)
+        await self._offer(Page(url, record, body))
         return "fetched"
 
     def _follow_links(self, links: tuple[str, ...], depth: int, kind: Kind) -> None:
@@ -353,25 +361,48 @@ class Crawler:
             if link not in self._seen and self._scope.contains(link):
                 self._enqueue(link, depth + 1, Kind.PAGE)
 
-    def _settle(self) -> None:
-        """Drop pages whose canonical URL was found, then keep one page per content."""
-        pages = []
-        for page in self._found.values():
-            canonical = page.record.canonical
-            # A canonical URL that names yet another page (a loop, a chain) is not followed.
-            if canonical in self._found and not self._found[canonical].record.canonical:
+    async def _offer(self, page: Page) -> None:
+        """Pass a found page on as a document, unless its canonical URL or its content is another's.
+
+        Decided as pages arrive, so bodies are not held until the crawl ends: a page naming a
+        canonical URL not yet found waits for it (dropped once it is found, kept if it never is or
+        names a canonical of its own: chains are not followed); of pages with the same content,
+        the one with the shortest URL is the document.
+        """
+        self._found[page.url] = page.record
+        canonical = page.record.canonical
+        if canonical is not None:
+            target = self._found.get(canonical)
+            if target is None:
+                self._held.setdefault(canonical, []).append(page)
+            elif target.canonical is None:
                 self._missing(page.url, f"canonical URL is {canonical}", counter="canonical elsewhere")
             else:
-                pages.append(page)
-        by_hash: dict[str, list[Page]] = {}
-        for page in pages:
-            by_hash.setdefault(page.record.content_hash, []).append(page)
-        for group in by_hash.values():
-            group.sort(key=lambda p: (len(p.url), p.url))
-            keep = group[0]
-            self.outcome.pages[keep.url] = keep
-            for dup in group[1:]:
-                self._missing(dup.url, f"duplicate of {keep.url}", counter="duplicate content")
+                await self._keep(page)
+        for waiting in self._held.pop(page.url, []):
+            if canonical is None:
+                self._missing(waiting.url, f"canonical URL is {page.url}", counter="canonical elsewhere")
+            else:
+                await self._keep(waiting)
+        if canonical is None:
+            await self._keep(page)
+
+    async def _keep(self, page: Page) -> None:
+        holder = self._by_hash.get(page.record.content_hash)
+        if holder is not None:
+            if (len(page.url), page.url) >= (len(holder), holder):
+                self._missing(page.url, f"duplicate of {holder}", counter="duplicate content")
+                return
+            # The better URL for content already passed on: the earlier document is retired.
+            del self.outcome.pages[holder]
+            self.outcome.gone[holder] = f"duplicate of {page.url}"
+            self.outcome.skipped["duplicate content"] += 1
+        self._by_hash[page.record.content_hash] = page.url
+        if self._emit is None:
+            self.outcome.pages[page.url] = page
+            return
+        self.outcome.pages[page.url] = Page(page.url, page.record, None)
+        await self._emit(page)
 
 
 def _path(url: str) -> str:

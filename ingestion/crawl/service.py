@@ -7,8 +7,9 @@ first found them gone; a page cap or a transient failure never counts as gone.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from core.errors import InvalidInputError
 from core.resources import Resources
 from core.settings import CrawlSettings
 from ingestion.crawl.addresses import AddressGuard, AllowList, Lookup
-from ingestion.crawl.crawler import Crawler, CrawlProgress
+from ingestion.crawl.crawler import Crawler, CrawlProgress, Page
 from ingestion.crawl.fetcher import HttpFetcher
 from ingestion.crawl.state import CrawlState, PageRecord, crawl_key
 from ingestion.crawl.urls import SCHEMES, Scope, host_of, normalise_url
@@ -56,10 +57,11 @@ async def crawl(
     progress: CrawlProgress | None = None,
     ingest_progress: Progress | None = None,
     lookup: Lookup | None = None,
+    job_id: str | None = None,
 ) -> CrawlSummary:
     """Crawl from ``urls`` (pages or sitemaps) into ``corpus`` as one ingestion job.
 
-    ``settings`` default to ``ingestion.crawl``; ``lookup`` replaces DNS (tests).
+    ``settings`` default to ``ingestion.crawl``; ``lookup`` replaces DNS (tests); ``job_id`` names the job.
     """
     started = time.perf_counter()
     settings = settings or resources.settings.ingestion.crawl
@@ -88,6 +90,13 @@ async def crawl(
     key = crawl_key(starts)
     own = frozenset(url for url, rec in state.pages.items() if rec.crawl == key and url in indexed)
     max_bytes = min(settings.max_page_bytes, resources.settings.ingestion.max_file_bytes)
+    pending: asyncio.Queue[Source] = asyncio.Queue(maxsize=resources.settings.ingestion.queue_documents)
+
+    async def emit(page: Page) -> None:
+        # Waits while the pipeline is full: fetching runs ahead of embedding by a bounded amount.
+        data, name = page.data, page.record.name
+        await pending.put(Source(source=page.url, name=name, data=data or b"", not_modified=data is None))
+
     async with HttpFetcher(settings, guard) as fetcher:
         crawler = Crawler(
             settings,
@@ -98,17 +107,28 @@ async def crawl(
             records=records,
             max_bytes=max_bytes,
             progress=progress,
+            emit=emit,
         )
-        outcome = await crawler.run(starts)
-
-    sources = [
-        Source(source=p.url, name=p.record.name, data=p.data or b"", not_modified=p.data is None)
-        for p in outcome.pages.values()
-    ]
-    ingested = await ingest_sources(resources, sources, corpus=corpus, progress=ingest_progress, kind="crawl")
-    deleted = await retire_sources(
-        resources, corpus=corpus, gone=list(outcome.gone), present=list(outcome.pages)
-    )
+        crawling = asyncio.create_task(crawler.run(starts))
+        try:
+            ingested = await ingest_sources(
+                resources,
+                _drain(pending, crawling),
+                corpus=corpus,
+                progress=ingest_progress,
+                kind="crawl",
+                job_id=job_id,
+            )
+        finally:
+            crawling.cancel()
+            await asyncio.gather(crawling, return_exceptions=True)
+    outcome = crawler.outcome
+    # A cancelled crawl stopped part way: what it did not reach is not gone.
+    deleted = 0
+    if ingested.state == "succeeded":
+        deleted = await retire_sources(
+            resources, corpus=corpus, gone=list(outcome.gone), present=list(outcome.pages)
+        )
     async with resources.sessions() as session:
         rows = (
             await session.execute(select(JobDocumentRow).where(JobDocumentRow.job_id == ingested.job_id))
@@ -145,6 +165,21 @@ async def crawl(
         failures=failures,
         skipped=dict(sorted(outcome.skipped.items())),
     )
+
+
+async def _drain(pending: asyncio.Queue[Source], crawling: asyncio.Task[object]) -> AsyncIterator[Source]:
+    """The crawler's documents as they come, until it has finished (its error is raised here)."""
+    while True:
+        if pending.empty() and crawling.done():
+            crawling.result()
+            return
+        getter = asyncio.ensure_future(pending.get())
+        await asyncio.wait({getter, crawling}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            await asyncio.gather(getter, return_exceptions=True)
+        if getter.done() and not getter.cancelled():
+            yield getter.result()
 
 
 async def _indexed(resources: Resources, corpus: str) -> dict[str, tuple[str, str]]:
