@@ -69,6 +69,7 @@ async def _lore(folder: Path, data_dir: Path) -> dict[str, Any]:
         "encode_chunks": len(texts),
         # The faster of two runs, one each side of the ingest, so a noisy moment lowers it less.
         "encode_seconds": min(encode_before, encode_after),
+        "dtype": resources.embedder.dtype,
     }
 
 
@@ -142,10 +143,11 @@ def _worker(side: str, folder: Path) -> None:
     print(json.dumps(result))
 
 
-def _run_side(side: str, folder: Path) -> dict[str, Any]:
+def _run_side(side: str, folder: Path, dtype: str) -> dict[str, Any]:
     # Embedded defaults only: no LORE_* setting of the caller's leaks in.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LORE_")}
     env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env["LORE_EMBEDDING__DTYPE"] = dtype
     print(f"running {side} ...", file=sys.stderr)
     started = time.perf_counter()
     done = subprocess.run(
@@ -171,6 +173,7 @@ def _report(names: list[str], lore: dict[str, Any], llama: dict[str, Any]) -> No
     llama_pages, llama_chunks = rates(llama)
     ceiling = lore["encode_chunks"] / lore["encode_seconds"]
     print(f"{len(names)} PDFs: {', '.join(names)}")
+    print(f"Lore's embedder runs in {lore['dtype']}; LlamaIndex's HuggingFaceEmbedding in float32")
     print(f"{'':12}{'pages':>7}{'chunks':>8}{'seconds':>9}{'pages/s':>9}{'chunks/s':>10}{'peak RSS':>10}")
     for label, r, pages_s, chunks_s in (
         ("Lore", lore, lore_pages, lore_chunks),
@@ -204,6 +207,12 @@ def main() -> None:
     )
     parser.add_argument("folder", type=Path, help="folder of PDFs")
     parser.add_argument("--limit", type=int, default=None, help="take the first N PDFs by name")
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="Lore's embedding precision (LORE_EMBEDDING__DTYPE; default: auto, as Lore runs)",
+    )
     parser.add_argument("--worker", choices=("lore", "llamaindex"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -217,8 +226,8 @@ def main() -> None:
         folder = Path(tmp)
         for pdf in pdfs:
             shutil.copy(pdf, folder / pdf.name)
-        lore = _run_side("lore", folder)
-        llama = _run_side("llamaindex", folder)
+        lore = _run_side("lore", folder, args.dtype)
+        llama = _run_side("llamaindex", folder, args.dtype)
     if lore["failed"]:
         print(f"warning: Lore failed {lore['failed']} of the PDFs", file=sys.stderr)
     _report([p.name for p in pdfs], lore, llama)
