@@ -10,6 +10,7 @@ import pytest
 from fpdf import FPDF
 from sqlalchemy import select
 
+from core import ids
 from core.db.models import DocumentRow, IngestionJobRow
 from core.errors import InvalidInputError
 from core.resources import Resources, open_resources
@@ -152,3 +153,56 @@ async def test_a_vanished_page_waits_out_the_grace(tmp_path: Path, site: Site) -
             }
     assert summary.documents_deleted == 0 and summary.gone
     assert missing[site.url("/b")] is not None and missing[site.url("/")] is None
+
+
+async def test_a_better_url_found_later_for_the_same_content_replaces_the_first(
+    resources: Resources, site: Site
+) -> None:
+    # Pages stream into ingestion as they are fetched: the long URL (depth 1) is ingested before
+    # the short one with the same content (depth 2) turns up; the crawl ends with the short one.
+    same = site.html("Report", body="The one report, reachable twice.")
+    site.pages = {
+        "/": site.html("Home", "/reports/2024/annual-report-copy", "/b"),
+        "/reports/2024/annual-report-copy": same,
+        "/b": site.html("B", "/r"),
+        "/r": same,
+    }
+    summary = await run(resources, site, concurrency=1, per_host_concurrency=1)
+    async with resources.sessions() as session:
+        sources = set((await session.execute(select(DocumentRow.source))).scalars())
+    assert site.paths(sources) == ["/", "/b", "/r"]
+    assert summary.gone == [
+        {"url": site.url("/reports/2024/annual-report-copy"), "reason": f"duplicate of {site.url('/r')}"}
+    ]
+    assert summary.documents_deleted == 1
+    retired = ids.document_id("web", site.url("/reports/2024/annual-report-copy"))
+    assert await resources.store.chunk_ids(corpus="web", document_id=retired) == set()
+
+
+async def test_fetching_waits_for_a_full_pipeline(resources: Resources, site: Site) -> None:
+    links = [f"/p{i}" for i in range(12)]
+    site.pages = {"/": site.html("Home", *links)} | {
+        link: site.html(f"Page {link}", body=f"Page {link} has its own words.") for link in links
+    }
+    ingestion = resources.settings.ingestion
+    ingestion.queue_documents, ingestion.extract_workers = 1, 1
+    fetched_when_first_written: list[int] = []
+
+    class Watch:
+        def start(self, total: int) -> None: ...
+
+        def advance(self, source: str, status: str, chunks: int) -> None:
+            if not fetched_when_first_written:
+                fetched_when_first_written.append(sum(site.hits.values()))
+
+    summary = await crawl(
+        resources,
+        [site.url("/")],
+        corpus="web",
+        settings=crawl_settings(concurrency=1, per_host_concurrency=1),
+        lookup=fake_lookup,
+        ingest_progress=Watch(),
+    )
+    assert summary.documents_new == 13
+    # The first document was written while most pages were still unfetched.
+    assert fetched_when_first_written[0] < 13, fetched_when_first_written
