@@ -13,6 +13,7 @@ from api.background import BackgroundWork
 from api.conversations import routes as conversation_routes
 from api.corpora import routes as corpora_routes
 from api.errors import install_error_handlers
+from api.job_runner import JobRunner
 from api.ops.install import closing_ops, install_ops
 from api.routes import health, jobs, query, ws
 from core.resources import open_resources
@@ -31,10 +32,13 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[], None]
         async with open_resources(settings) as resources, closing_ops(app):
             app.state.resources = resources
             app.state.background = BackgroundWork()
+            app.state.jobs = JobRunner(resources.sessions)
             if on_ready is not None:
                 on_ready()
             yield
-            # Saves spawned by streams finish before the database closes.
+            # Running ingestion jobs stop and are recorded interrupted, and saves spawned by
+            # streams finish, before the database closes.
+            await app.state.jobs.close()
             await app.state.background.drain()
 
     app = FastAPI(

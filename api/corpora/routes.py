@@ -1,17 +1,63 @@
-"""Corpus routes: admins create and delete; every caller lists the corpora they may read."""
+"""Corpus routes: admins create and delete, upload files and start crawls; every caller lists the
+corpora they may read."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from starlette.requests import ClientDisconnect
 
 from api.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from api.corpora import service
-from api.corpora.schemas import CorpusCreate, CorpusPublic
+from api.corpora.schemas import (
+    CorpusCreate,
+    CorpusPublic,
+    CrawlRequest,
+    JobAccepted,
+    JobLinks,
+    UploadAccepted,
+    UploadedFile,
+)
+from api.corpora.uploads import MAX_FILES, receive_files, upload_dir
 from api.dependencies import ResourcesDep
-from api.ops.ratelimit import AdminRateLimit, QueryRateLimit
+from api.job_runner import JobRunnerDep, RunningJob
+from api.ops.ratelimit import AdminRateLimit, IngestRateLimit, QueryRateLimit
 from api.schemas import ErrorResponse
+from core import ids
+from core.errors import InvalidInputError
+from ingestion.crawl import crawl
+from ingestion.pipeline import Source, ingest_sources
 
 router = APIRouter(prefix="/v1/corpora", tags=["corpora"])
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "maxItems": MAX_FILES,
+                            "description": "The files (PDF, Markdown, text, HTML, DOCX, ...), each under "
+                            "ingestion.max_file_bytes; a name already uploaded replaces that document.",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 @router.post(
@@ -47,5 +93,112 @@ async def list_corpora(principal: CurrentPrincipal, resources: ResourcesDep) -> 
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"model": ErrorResponse, "description": "No such corpus"}},
 )
-async def delete_corpus(corpus_id: str, _: AdminPrincipal, resources: ResourcesDep) -> None:
+async def delete_corpus(
+    corpus_id: str, _: AdminPrincipal, resources: ResourcesDep, runner: JobRunnerDep
+) -> None:
+    # A job still running would write chunks for a corpus that no longer exists.
+    await runner.stop_corpus(corpus_id)
     await service.delete(resources, corpus_id=corpus_id)
+
+
+def _accepted(job: RunningJob, response: Response) -> dict[str, Any]:
+    link = f"/v1/jobs/{job.id}"
+    response.headers["Location"] = link
+    return {
+        "id": job.id,
+        "corpus": job.corpus,
+        "kind": job.kind,
+        "state": "pending",
+        "links": JobLinks(job=link, cancel=f"{link}/cancel"),
+    }
+
+
+@router.post(
+    "/{corpus_id}/documents",
+    dependencies=[IngestRateLimit],
+    response_model=UploadAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        404: _error("No such corpus"),
+        413: _error(f"A file is over ingestion.max_file_bytes, or more than {MAX_FILES} files were sent"),
+        415: _error("Not multipart/form-data, or a file type Lore cannot ingest"),
+        422: _error("A malformed body, a part that is not a file, or an unusable file name"),
+    },
+    openapi_extra=_UPLOAD_BODY,
+    summary="Upload files and ingest them in the background",
+)
+async def upload_documents(
+    corpus_id: str,
+    request: Request,
+    response: Response,
+    _: AdminPrincipal,
+    resources: ResourcesDep,
+    runner: JobRunnerDep,
+) -> UploadAccepted:
+    """Stream the files to the corpus's upload folder, then ingest exactly those files as one job.
+
+    Answers 202 at once with the job; follow ``links.job`` (or the Location header).
+    """
+    corpus = await service.get(resources, corpus_id=corpus_id)
+    try:
+        files = await receive_files(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            directory=upload_dir(resources.settings.data_dir, corpus.id),
+            max_file_bytes=resources.settings.ingestion.max_file_bytes,
+        )
+    except ClientDisconnect:
+        raise InvalidInputError("the client went away before the upload finished") from None
+    sources = [Source.from_path(f.path) for f in files]
+
+    async def run(job_id: str) -> object:
+        return await ingest_sources(resources, sources, corpus=corpus.name, kind="upload", job_id=job_id)
+
+    job = runner.start(
+        run, corpus=corpus.name, corpus_id=corpus.id, kind="upload", documents_total=len(sources)
+    )
+    return UploadAccepted(
+        **_accepted(job, response),
+        files=[
+            UploadedFile(name=f.name, bytes=f.size, document_id=ids.document_id(corpus.name, src.source))
+            for f, src in zip(files, sources, strict=True)
+        ],
+    )
+
+
+@router.post(
+    "/{corpus_id}/crawls",
+    dependencies=[IngestRateLimit],
+    response_model=JobAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        404: _error("No such corpus"),
+        422: _error("A URL that is not http(s), a refused address, a bad pattern or a limit too high"),
+    },
+    summary="Crawl web sites into the corpus in the background",
+)
+async def start_crawl(
+    corpus_id: str,
+    body: CrawlRequest,
+    response: Response,
+    _: AdminPrincipal,
+    resources: ResourcesDep,
+    runner: JobRunnerDep,
+) -> JobAccepted:
+    """Check the start URLs, then crawl them as one job; answers 202 at once with the job."""
+    corpus = await service.get(resources, corpus_id=corpus_id)
+    settings = service.crawl_settings(
+        resources.settings.ingestion.crawl,
+        max_pages=body.max_pages,
+        max_depth=body.max_depth,
+        allow_hosts=body.allow_hosts,
+        include_patterns=body.include_patterns,
+        exclude_patterns=body.exclude_patterns,
+    )
+    starts = await service.check_crawl(body.urls, settings)
+
+    async def run(job_id: str) -> object:
+        return await crawl(resources, starts, corpus=corpus.name, settings=settings, job_id=job_id)
+
+    job = runner.start(run, corpus=corpus.name, corpus_id=corpus.id, kind="crawl")
+    return JobAccepted(**_accepted(job, response))

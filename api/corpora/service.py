@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import uuid
 from collections.abc import Sequence
 
@@ -10,9 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.auth.service import granted_corpora
+from api.corpora.uploads import upload_dir
 from core.db.models import CorpusRow, DocumentRow
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.resources import Resources
+from core.settings import CrawlSettings
+from ingestion.crawl.addresses import AddressGuard, AllowList
+from ingestion.crawl.urls import Scope, host_of, normalise_url
 
 
 async def read_scope(resources: Resources, principal: Principal) -> frozenset[str] | None:
@@ -61,3 +67,62 @@ async def delete(resources: Resources, *, corpus_id: str) -> None:
         await resources.store.delete_corpus(row.name)
         await session.delete(row)
         await session.commit()
+    await asyncio.to_thread(
+        shutil.rmtree, upload_dir(resources.settings.data_dir, corpus_id), ignore_errors=True
+    )
+
+
+async def get(resources: Resources, *, corpus_id: str) -> CorpusRow:
+    """The corpus with this ID, or :class:`NotFoundError`."""
+    async with resources.sessions() as session:
+        row = await session.get(CorpusRow, corpus_id)
+    if row is None:
+        raise NotFoundError(f"no corpus {corpus_id!r}")
+    return row
+
+
+def crawl_settings(
+    base: CrawlSettings,
+    *,
+    max_pages: int | None,
+    max_depth: int | None,
+    allow_hosts: Sequence[str],
+    include_patterns: Sequence[str],
+    exclude_patterns: Sequence[str],
+) -> CrawlSettings:
+    """The server's crawl settings with a request's limits, and its hosts and patterns added.
+
+    The server's ``max_pages`` is a ceiling: the API cannot ask for a larger crawl than the operator allows.
+    """
+    if max_pages is not None and max_pages > base.max_pages:
+        raise InvalidInputError(
+            f"max_pages may be at most {base.max_pages} (the setting ingestion.crawl.max_pages)"
+        )
+    return CrawlSettings.model_validate(
+        base.model_dump()
+        | {
+            "max_pages": max_pages or base.max_pages,
+            "max_depth": base.max_depth if max_depth is None else max_depth,
+            "allow_hosts": [*base.allow_hosts, *allow_hosts],
+            "include_patterns": [*base.include_patterns, *include_patterns],
+            "exclude_patterns": [*base.exclude_patterns, *exclude_patterns],
+        }
+    )
+
+
+async def check_crawl(urls: Sequence[str], settings: CrawlSettings) -> list[str]:
+    """The normalised start URLs, once each passes what the crawl checks first (scheme, patterns, address).
+
+    A crawl started in the background would find the same mistakes only after the caller was answered.
+    """
+    starts = list(dict.fromkeys(normalise_url(url) for url in urls))
+    Scope.build(
+        starts,
+        same_site=settings.same_site,
+        include=settings.include_patterns,
+        exclude=settings.exclude_patterns,
+    )
+    guard = AddressGuard(AllowList.parse(settings.allow_hosts))
+    for url in starts:
+        await guard.resolve(host_of(url), 0)
+    return starts

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from api.auth.dependencies import AdminPrincipal
+from api.corpora.uploads import uploads_root
 from api.dependencies import ResourcesDep
+from api.job_runner import JobRunner, JobRunnerDep
 from api.ops.ratelimit import AdminRateLimit
 from api.schemas import ErrorResponse
+from core.errors import NotFoundError
+from core.resources import Resources
 from ingestion import jobs
 from ingestion.pipeline import request_cancel
 
@@ -24,8 +31,13 @@ class JobFailure(BaseModel):
 class JobPublic(BaseModel):
     id: str
     corpus: str
-    kind: str = Field(description="ingest or crawl")
-    state: str = Field(description="running, succeeded, failed, cancelled or interrupted (its process died)")
+    kind: str = Field(description="ingest, upload or crawl")
+    state: str = Field(
+        description=(
+            "pending (accepted by this server, not started yet), "
+            "running, succeeded, failed, cancelled or interrupted (its process died or the server stopped)"
+        )
+    )
     documents_total: int
     documents_new: int
     documents_changed: int
@@ -55,13 +67,26 @@ class DocumentPublic(BaseModel):
 
 
 @router.get("/jobs", response_model=list[JobPublic])
-async def list_jobs(_: AdminPrincipal, resources: ResourcesDep, corpus: str | None = None) -> list[JobPublic]:
-    return [JobPublic(**j) for j in await jobs.list_jobs(resources.sessions, corpus=corpus)]
+async def list_jobs(
+    _: AdminPrincipal, resources: ResourcesDep, runner: JobRunnerDep, corpus: str | None = None
+) -> list[JobPublic]:
+    pending = [JobPublic(**j.describe_pending()) for j in await runner.pending(corpus=corpus)]
+    return pending + [JobPublic(**j) for j in await jobs.list_jobs(resources.sessions, corpus=corpus)]
+
+
+async def _detail(job_id: str, resources: Resources, runner: JobRunner) -> JobDetail:
+    try:
+        return JobDetail(**await jobs.get_job(resources.sessions, job_id))
+    except NotFoundError:
+        # A job this server accepted is pending until the pipeline records it.
+        if (job := runner.get(job_id)) is None:
+            raise
+        return JobDetail(**job.describe_pending(), failures=[])
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetail, responses=_NOT_FOUND)
-async def get_job(job_id: str, _: AdminPrincipal, resources: ResourcesDep) -> JobDetail:
-    return JobDetail(**await jobs.get_job(resources.sessions, job_id))
+async def get_job(job_id: str, _: AdminPrincipal, resources: ResourcesDep, runner: JobRunnerDep) -> JobDetail:
+    return await _detail(job_id, resources, runner)
 
 
 @router.post(
@@ -69,11 +94,18 @@ async def get_job(job_id: str, _: AdminPrincipal, resources: ResourcesDep) -> Jo
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobDetail,
     responses={**_NOT_FOUND, 409: {"model": ErrorResponse, "description": "The job is not running"}},
-    summary="Ask a running job to stop after its current document",
+    summary="Stop a running job after its current document",
 )
-async def cancel_job(job_id: str, _: AdminPrincipal, resources: ResourcesDep) -> JobDetail:
-    await request_cancel(resources.sessions, job_id)
-    return JobDetail(**await jobs.get_job(resources.sessions, job_id))
+async def cancel_job(
+    job_id: str, _: AdminPrincipal, resources: ResourcesDep, runner: JobRunnerDep
+) -> JobDetail:
+    """A job stops after its current document; one this server runs stops within a few seconds.
+
+    A job this server accepted but has not started yet stops at once.
+    """
+    if not await runner.cancel(job_id):
+        await request_cancel(resources.sessions, job_id)
+    return await _detail(job_id, resources, runner)
 
 
 @router.get("/documents/{document_id}", response_model=DocumentPublic, responses=_NOT_FOUND)
@@ -83,4 +115,10 @@ async def get_document(document_id: str, _: AdminPrincipal, resources: Resources
 
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
 async def delete_document(document_id: str, _: AdminPrincipal, resources: ResourcesDep) -> None:
+    """Delete the document's chunks and row, and its file when it was uploaded through the API."""
+    document = await jobs.get_document(resources.sessions, document_id)
     await jobs.delete_document(resources, document_id)
+    uploads = uploads_root(resources.settings.data_dir).resolve()
+    path = Path(document["source"])
+    if path.is_relative_to(uploads):
+        await asyncio.to_thread(path.unlink, missing_ok=True)

@@ -37,6 +37,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/conversations/{conversation_id}"): ANY,
     ("POST", "/v1/corpora"): ADMIN,
     ("DELETE", "/v1/corpora/{corpus_id}"): ADMIN,
+    ("POST", "/v1/corpora/{corpus_id}/documents"): ADMIN,
+    ("POST", "/v1/corpora/{corpus_id}/crawls"): ADMIN,
     ("GET", "/v1/users"): ADMIN,
     ("POST", "/v1/users"): ADMIN,
     ("POST", "/v1/keys"): ADMIN,

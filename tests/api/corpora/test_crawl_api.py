@@ -1,0 +1,98 @@
+"""POST /v1/corpora/{id}/crawls: checked at once, crawled by a background job, cancellable while pending."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from .conftest import Lore, Site, html
+
+pytestmark = pytest.mark.models
+
+
+def crawl_body(site: Site, **fields: Any) -> dict[str, Any]:
+    return {"urls": [site.url("/")], "allow_hosts": ["127.0.0.1"], **fields}
+
+
+async def test_a_crawl_started_through_the_api_ingests_the_site(lore: Lore, site: Site) -> None:
+    site.pages = {
+        "/": html("Home", "Welcome to the widget site.", "/alpha", "/beta"),
+        "/alpha": html("Alpha", "The Alpha widget is blue and weighs three grams."),
+        "/beta": html("Beta", "The Beta widget is green."),
+    }
+    corpus_id = await lore.new_corpus("crawled")
+
+    response = await lore.client.post(
+        f"/v1/corpora/{corpus_id}/crawls", json=crawl_body(site, max_pages=10), headers=lore.admin
+    )
+
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert (accepted["kind"], accepted["state"]) == ("crawl", "pending")
+    assert response.headers["location"] == accepted["links"]["job"] == f"/v1/jobs/{accepted['id']}"
+    job = await lore.finished(accepted["id"])
+    assert (job["state"], job["kind"], job["documents_new"], job["failures"]) == ("succeeded", "crawl", 3, [])
+    listed = (await lore.client.get("/v1/jobs", params={"corpus": "crawled"}, headers=lore.admin)).json()
+    assert [j["id"] for j in listed] == [accepted["id"]]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"urls": ["ftp://files.example.com/"]}, "http"),
+        ({"urls": ["http://127.0.0.1:9/"], "allow_hosts": []}, "loopback"),
+        ({"max_pages": 1_000_000}, "max_pages"),
+        ({"include_patterns": ["("]}, "pattern"),
+    ],
+    ids=["scheme", "loopback", "too-many-pages", "bad-pattern"],
+)
+async def test_a_crawl_the_server_would_refuse_is_422_before_any_job(
+    lore: Lore, site: Site, fields: dict[str, Any], message: str
+) -> None:
+    corpus_id = await lore.new_corpus(f"refused-{message}")
+
+    response = await lore.client.post(
+        f"/v1/corpora/{corpus_id}/crawls", json=crawl_body(site, **fields), headers=lore.admin
+    )
+
+    assert response.status_code == 422, response.text
+    assert message in response.json()["error"]["message"]
+    assert (
+        await lore.client.get("/v1/jobs", params={"corpus": f"refused-{message}"}, headers=lore.admin)
+    ).json() == []
+
+
+async def test_crawls_need_an_admin_and_a_corpus(lore: Lore, site: Site) -> None:
+    corpus_id = await lore.new_corpus("crawl-guarded")
+    reader = await lore.client.post(
+        f"/v1/corpora/{corpus_id}/crawls", json=crawl_body(site), headers=lore.reader
+    )
+    unknown = await lore.client.post("/v1/corpora/nope/crawls", json=crawl_body(site), headers=lore.admin)
+    assert reader.status_code == 403
+    assert unknown.status_code == 404
+
+
+async def test_a_crawl_waiting_on_a_slow_site_stops_when_cancelled(
+    lore: Lore, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.pages = {"/": html("Home", "Slow to answer.")}
+    site.delay = 10.0
+    monkeypatch.setattr(lore.app.state.jobs, "cancel_grace_s", 0.5)
+    corpus_id = await lore.new_corpus("cancelled-crawl")
+    accepted = (
+        await lore.client.post(f"/v1/corpora/{corpus_id}/crawls", json=crawl_body(site), headers=lore.admin)
+    ).json()
+    await lore.wait_until(accepted["id"], lambda job: job["state"] == "running")
+    started = time.monotonic()
+
+    cancelled = await lore.client.post(accepted["links"]["cancel"], headers=lore.admin)
+
+    assert cancelled.status_code == 202, cancelled.text
+    job = await lore.finished(accepted["id"])
+    assert time.monotonic() - started < site.delay / 2  # not after the site finally answered
+    assert job["state"] == "cancelled" and job["documents_new"] == 0, job
+    assert "part way" in job["error"]
+    again = await lore.client.post(accepted["links"]["cancel"], headers=lore.admin)
+    assert again.status_code == 409
