@@ -37,7 +37,6 @@ class VectorStoreSettings(BaseModel):
         ),
     )
     api_key: str | None = Field(default=None, description="API key for the Qdrant server, if it needs one.")
-    collection: str = Field(default="lore_chunks", description="Name of the collection holding chunks.")
     timeout_s: float = Field(default=30.0, description="Request timeout for the Qdrant server.")
 
 

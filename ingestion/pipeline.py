@@ -23,7 +23,15 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import ids
-from core.db.models import CorpusRow, DocumentRow, IngestionJobRow, JobDocumentRow, utcnow
+from core.components.embedding import Embedder
+from core.db.models import (
+    CorpusRow,
+    DocumentBlocksRow,
+    DocumentRow,
+    IngestionJobRow,
+    JobDocumentRow,
+    utcnow,
+)
 from core.errors import (
     BackendError,
     ConflictError,
@@ -32,10 +40,12 @@ from core.errors import (
     LoreError,
     NotFoundError,
 )
+from core.indexing import IndexConfig, collection_alias, collection_name
 from core.resources import Resources
 from core.types import Chunk, ChunkPoint
 from ingestion.chunking import CHUNKER_VERSION, chunk_blocks
-from ingestion.extract import SUPPORTED_SUFFIXES, extract
+from ingestion.extract import SUPPORTED_SUFFIXES, Block, ExtractedDocument, extract
+from ingestion.formats.document import pack_blocks
 
 
 class Progress(Protocol):
@@ -131,17 +141,84 @@ def discover(paths: Iterable[Path]) -> list[Source]:
     return list(found.values())
 
 
-def index_signature(resources: Resources) -> str:
+def index_signature(config: IndexConfig, embedder: Embedder) -> str:
     """What the stored chunks depend on besides the file: a change re-indexes every document."""
-    overlap = resources.settings.ingestion.chunk_overlap_tokens
-    model = resources.embedder.model_name
-    return f"{CHUNKER_VERSION}:{chunk_budget(resources)}:{overlap}:{model}"
+    return f"{CHUNKER_VERSION}:{chunk_budget(config, embedder)}:{config.chunk_overlap_tokens}:{config.model}"
 
 
-def chunk_budget(resources: Resources) -> int:
-    """Tokens per chunk: the setting, capped by what the embedder reads without truncating."""
-    embedder = resources.embedder
-    return min(resources.settings.ingestion.chunk_tokens, embedder.max_tokens - embedder.special_tokens)
+def chunk_budget(config: IndexConfig, embedder: Embedder) -> int:
+    """Tokens per chunk: the corpus's setting, capped by what its embedder reads without truncating."""
+    return min(config.chunk_tokens, embedder.max_tokens - embedder.special_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusIndex:
+    """Where and how a corpus's chunks are made and kept: a collection, its config and its embedder."""
+
+    corpus: CorpusRow
+    collection: str
+    config: IndexConfig
+    embedder: Embedder
+
+    @property
+    def signature(self) -> str:
+        return index_signature(self.config, self.embedder)
+
+
+async def corpus_index(resources: Resources, corpus: str) -> CorpusIndex:
+    """The serving index of ``corpus`` (created if new); a corpus's first ingest makes generation 1.
+
+    Generation 1 takes the settings' model and chunker config; only `lore reindex` changes them.
+    """
+    async with resources.sessions() as session:
+        row = await get_or_create_corpus(session, corpus)
+        await session.commit()
+    if row.collection is None:
+        row = await _first_generation(resources, row)
+    config = IndexConfig.of(row, resources.settings)
+    embedder = await resources.embedder_for(config.model)
+    assert row.collection is not None
+    if await resources.store.ensure_collection(row.collection, dim=embedder.dim):
+        # The collection was gone (deleted by hand): none of the corpus's chunks are there any more.
+        await _forget_signatures(resources, row.id)
+    return CorpusIndex(row, row.collection, config, embedder)
+
+
+async def _first_generation(resources: Resources, corpus: CorpusRow) -> CorpusRow:
+    config = IndexConfig.defaults(resources.settings)
+    collection = collection_name(corpus.name, 1)
+    embedder = await resources.embedder_for(config.model)
+    await resources.store.ensure_collection(collection, dim=embedder.dim)
+    await resources.store.set_alias(collection_alias(corpus.name), collection)
+    async with resources.sessions() as session:
+        claimed = await session.execute(
+            update(CorpusRow)
+            .where(CorpusRow.id == corpus.id, CorpusRow.collection.is_(None))
+            .values(
+                collection=collection,
+                generation=1,
+                embedding_model=config.model,
+                chunk_tokens=config.chunk_tokens,
+                chunk_overlap_tokens=config.chunk_overlap_tokens,
+            )
+        )
+        await session.commit()
+        row = await session.get(CorpusRow, corpus.id, populate_existing=True)
+    if row is None:
+        raise NotFoundError(f"corpus {corpus.name!r} was deleted meanwhile")
+    if claimed.rowcount:  # type: ignore[attr-defined]
+        # Documents an older Lore indexed before corpora had collections have no chunks here.
+        await _forget_signatures(resources, corpus.id)
+    return row
+
+
+async def _forget_signatures(resources: Resources, corpus_id: str) -> None:
+    """Make the next ingest re-embed every document of the corpus."""
+    async with resources.sessions() as session:
+        await session.execute(
+            update(DocumentRow).where(DocumentRow.corpus_id == corpus_id).values(index_signature="")
+        )
+        await session.commit()
 
 
 async def get_or_create_corpus(session: AsyncSession, name: str) -> CorpusRow:
@@ -190,10 +267,10 @@ async def ingest_sources(
     job stops between documents when someone asks to cancel it.
     """
     started = time.perf_counter()
-    signature = index_signature(resources)
     await mark_interrupted_jobs(resources.sessions)
+    index = await corpus_index(resources, corpus)
+    corpus_row = index.corpus
     async with resources.sessions() as session:
-        corpus_row = await get_or_create_corpus(session, corpus)
         job = IngestionJobRow(
             id=str(uuid.uuid4()),
             corpus_id=corpus_row.id,
@@ -211,7 +288,7 @@ async def ingest_sources(
     state = "succeeded"
     try:
         for src in sources:
-            status, chunks, error = await _ingest_one(resources, src, corpus_row, signature)
+            status, chunks, error = await _ingest_one(resources, src, index)
             setattr(summary, f"documents_{status}", getattr(summary, f"documents_{status}") + 1)
             summary.chunks_embedded += chunks
             async with resources.sessions() as session:
@@ -315,6 +392,7 @@ async def _prune_gone(
         deleted = await _apply_grace(
             resources,
             session,
+            collection=corpus.collection,
             gone=[r for r in under if r.source not in seen],
             present=[r for r in under if r.source in seen],
         )
@@ -343,6 +421,7 @@ async def retire_sources(
         deleted = await _apply_grace(
             resources,
             session,
+            collection=corpus_row.collection,
             gone=[by_source[s] for s in gone if s in by_source],
             present=[by_source[s] for s in present if s in by_source],
         )
@@ -356,6 +435,7 @@ async def _apply_grace(
     resources: Resources,
     session: AsyncSession,
     *,
+    collection: str | None,
     gone: Sequence[DocumentRow],
     present: Sequence[DocumentRow],
 ) -> int:
@@ -368,7 +448,8 @@ async def _apply_grace(
     for row in gone:
         row.missing_since = row.missing_since or now
         if now - _aware(row.missing_since) >= grace:
-            await resources.store.delete_document(row.id)
+            if collection is not None:
+                await resources.store.delete_document(collection, row.id)
             await session.delete(row)
             deleted += 1
     return deleted
@@ -398,10 +479,9 @@ async def _save_counts(
     await session.execute(update(IngestionJobRow).where(IngestionJobRow.id == job_id).values(**values))
 
 
-async def _ingest_one(
-    resources: Resources, src: Source, corpus: CorpusRow, signature: str
-) -> tuple[str, int, str | None]:
+async def _ingest_one(resources: Resources, src: Source, index: CorpusIndex) -> tuple[str, int, str | None]:
     """Ingest one document; returns (status, chunks embedded, error). Never raises for a bad file."""
+    corpus, signature = index.corpus, index.signature
     doc_id = ids.document_id(corpus.name, src.source)
     try:
         if src.not_modified:
@@ -421,19 +501,20 @@ async def _ingest_one(
             existing = await session.get(DocumentRow, doc_id)
         if existing is not None and existing.content_hash == digest and existing.index_signature == signature:
             return "unchanged", 0, None
-        chunks, title, pages = await asyncio.to_thread(
-            _prepare_chunks, resources, src, corpus.name, doc_id, data
-        )
-        await _write_chunks(resources, chunks)
+        chunks, doc, blocks = await asyncio.to_thread(_prepare_chunks, resources, index, src, doc_id, data)
+        await write_chunks(resources, index, chunks)
         # Stale chunks go only after the new ones are safely written.
-        await resources.store.delete_document(doc_id, keep_chunk_ids={c.id for c in chunks})
+        await resources.store.delete_document(index.collection, doc_id, keep_chunk_ids={c.id for c in chunks})
         async with resources.sessions() as session:
             row = await session.get(DocumentRow, doc_id)
             if row is None:
                 row = DocumentRow(id=doc_id, corpus_id=corpus.id, source=src.source)
                 session.add(row)
-            row.title, row.content_hash, row.index_signature = title, digest, signature
-            row.chunk_count, row.pages = len(chunks), pages
+            row.title, row.content_hash, row.index_signature = doc.title, digest, signature
+            row.chunk_count, row.pages = len(chunks), doc.pages
+            await session.flush()
+            # The extracted text, so a re-index can re-chunk without the source.
+            await session.merge(DocumentBlocksRow(document_id=doc_id, data=blocks))
             await session.commit()
         return ("new" if existing is None else "changed"), len(chunks), None
     except BackendError:
@@ -446,8 +527,9 @@ async def _ingest_one(
 
 
 def _prepare_chunks(
-    resources: Resources, src: Source, corpus: str, doc_id: str, data: bytes
-) -> tuple[list[Chunk], str, int | None]:
+    resources: Resources, index: CorpusIndex, src: Source, doc_id: str, data: bytes
+) -> tuple[list[Chunk], ExtractedDocument, bytes]:
+    """Extract and chunk one document; also its blocks packed for the database (CPU work, in a thread)."""
     try:
         doc = extract(src.name, data, max_bytes=resources.settings.ingestion.max_file_bytes)
     except LoreError:
@@ -455,36 +537,45 @@ def _prepare_chunks(
     except Exception as exc:
         # A parser bug on one odd file must fail that document, never the job.
         raise ExtractionError(f"the file could not be read: {type(exc).__name__}: {exc}") from exc
+    chunks = make_chunks(index, doc.blocks, doc_id=doc_id, source=src.source, title=doc.title)
+    return chunks, doc, pack_blocks(doc.blocks)
+
+
+def make_chunks(
+    index: CorpusIndex, blocks: Sequence[Block], *, doc_id: str, source: str, title: str
+) -> list[Chunk]:
+    """A document's chunks as the corpus's chunker config and embedder's tokenizer make them."""
     pieces = chunk_blocks(
-        doc.blocks,
-        resources.embedder,
-        max_tokens=chunk_budget(resources),
-        overlap_tokens=resources.settings.ingestion.chunk_overlap_tokens,
+        blocks,
+        index.embedder,
+        max_tokens=chunk_budget(index.config, index.embedder),
+        overlap_tokens=index.config.chunk_overlap_tokens,
     )
-    chunks = [
+    return [
         Chunk(
             id=ids.chunk_id(doc_id, piece.text, i, CHUNKER_VERSION),
             document_id=doc_id,
-            corpus=corpus,
+            corpus=index.corpus.name,
             ordinal=i,
             text=piece.text,
-            source=src.source,
-            title=doc.title,
+            source=source,
+            title=title,
             page=piece.page,
             headings=piece.headings,
         )
         for i, piece in enumerate(pieces)
     ]
-    return chunks, doc.title, doc.pages
 
 
-async def _write_chunks(resources: Resources, chunks: list[Chunk]) -> None:
+async def write_chunks(resources: Resources, index: CorpusIndex, chunks: Sequence[Chunk]) -> None:
+    """Embed ``chunks`` (dense with the index's model, BM25 sparse) and upsert them into its collection."""
     batch = resources.settings.embedding.batch_size * 4
     for start in range(0, len(chunks), batch):
         part = chunks[start : start + batch]
         texts = [c.text for c in part]
-        dense = await resources.embedder.embed(texts)
+        dense = await index.embedder.embed(texts)
         sparse = resources.sparse.embed_documents(texts)
         await resources.store.upsert(
-            [ChunkPoint(chunk=c, dense=d, sparse=s) for c, d, s in zip(part, dense, sparse, strict=True)]
+            index.collection,
+            [ChunkPoint(chunk=c, dense=d, sparse=s) for c, d, s in zip(part, dense, sparse, strict=True)],
         )

@@ -16,6 +16,7 @@ from core.resources import Resources, open_resources
 from core.settings import Settings
 from ingestion.crawl import crawl
 from ingestion.crawl.state import CrawlState
+from ingestion.pipeline import corpus_index
 
 from .conftest import crawl_settings, fake_lookup
 
@@ -100,7 +101,10 @@ async def test_changed_pages_are_replaced_and_vanished_ones_deleted(resources: R
         sources = set((await session.execute(select(DocumentRow.source))).scalars())
     assert site.url("/b") not in sources and site.url("/a") in sources
     hits = await resources.store.search(
-        dense=await resources.embedder.embed_query("solar power"), sparse=None, corpora=["web"], k=10
+        (await corpus_index(resources, "web")).collection,
+        dense=await resources.embedder.embed_query("solar power"),
+        sparse=None,
+        k=10,
     )
     assert hits and all(h.source != site.url("/b") for h in hits)
 
