@@ -1,4 +1,4 @@
-"""How a corpus is indexed: its collections (one per generation) and its config.
+"""How a corpus is indexed: its collections (one per generation), its config, and who is reading it.
 
 Each corpus has its own vector collection, ``lore_<slug>_<hash8>_g<N>``; a re-index builds
 generation N+1 beside N and then switches the corpus row's pointer to it. The names are valid
@@ -8,9 +8,13 @@ the exact name).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import itertools
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from core.components.embedding import canonical_model_name
@@ -71,3 +75,40 @@ class IndexConfig:
                 else default.chunk_overlap_tokens
             ),
         )
+
+
+class ActiveSearches:
+    """The searches running in this process and the corpora each reads.
+
+    A search registers before it reads a corpus's collection pointer, so once a switch has
+    committed, waiting for the searches registered at that moment is enough: every later one
+    reads the new pointer. Only then may the previous generation be dropped.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[int, frozenset[str]] = {}
+        self._tokens = itertools.count()
+
+    @contextmanager
+    def track(self, corpora: Iterable[str]) -> Iterator[None]:
+        """Count a search of ``corpora`` as running for the duration of the block."""
+        token = next(self._tokens)
+        self._running[token] = frozenset(corpora)
+        try:
+            yield
+        finally:
+            del self._running[token]
+
+    def reading(self, corpus: str) -> int:
+        """How many searches of ``corpus`` are running."""
+        return sum(corpus in corpora for corpora in self._running.values())
+
+    async def wait_for_current(self, corpus: str, *, timeout_s: float) -> bool:
+        """Wait until the searches of ``corpus`` running now have finished; False if time ran out."""
+        waiting = {token for token, corpora in self._running.items() if corpus in corpora}
+        deadline = time.monotonic() + timeout_s
+        while waiting & self._running.keys():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True

@@ -19,6 +19,7 @@ from core.components.llm import LLM, open_llm
 from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
 from core.db import migrate
 from core.db.engine import create_engine, session_factory
+from core.indexing import ActiveSearches
 from core.settings import EmbeddingSettings, Settings
 
 
@@ -32,6 +33,7 @@ class Resources:
     store: VectorStore
     cache: Cache
     _llm: LLM | None = None
+    searches: ActiveSearches = field(default_factory=ActiveSearches)
     _embedders: dict[str, Embedder] = field(default_factory=dict)
     _embedders_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

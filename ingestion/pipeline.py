@@ -221,6 +221,21 @@ async def _forget_signatures(resources: Resources, corpus_id: str) -> None:
         await session.commit()
 
 
+async def refuse_while_reindexing(session: AsyncSession, corpus: CorpusRow) -> None:
+    """Raise ConflictError while a re-index of ``corpus`` runs: what an ingest wrote would be lost."""
+    running = await session.scalar(
+        select(IngestionJobRow.id).where(
+            IngestionJobRow.corpus_id == corpus.id,
+            IngestionJobRow.kind == "reindex",
+            IngestionJobRow.state == "running",
+        )
+    )
+    if running is not None:
+        raise ConflictError(
+            f"corpus {corpus.name!r} is being re-indexed (job {running}): ingest into it once that job ends"
+        )
+
+
 async def get_or_create_corpus(session: AsyncSession, name: str) -> CorpusRow:
     name = name.strip()
     if not name or len(name) > 200:
@@ -271,6 +286,7 @@ async def ingest_sources(
     index = await corpus_index(resources, corpus)
     corpus_row = index.corpus
     async with resources.sessions() as session:
+        await refuse_while_reindexing(session, corpus_row)
         job = IngestionJobRow(
             id=str(uuid.uuid4()),
             corpus_id=corpus_row.id,

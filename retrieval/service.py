@@ -130,24 +130,27 @@ async def search(
     model (once per distinct model); their hits are merged by score.
     """
     mode = resources.settings.retrieval.mode
-    serving = {t.collection: t.model for t in await _targets(resources, corpora) if t.collection}
-    start = time.perf_counter()
-    dense: dict[str, list[float]] = {}
-    if mode in ("dense", "hybrid") and serving:
-        models = sorted(set(serving.values()))
-        embedders = [await resources.embedder_for(model) for model in models]
-        vectors = await asyncio.gather(*(e.embed_query(question) for e in embedders))
-        dense = dict(zip(models, vectors, strict=True))
-    sparse = resources.sparse.embed_query(question) if mode in ("sparse", "hybrid") else None
-    timings["embed_ms"] = _ms(start)
-    start = time.perf_counter()
-    rankings = await asyncio.gather(
-        *(
-            resources.store.search(collection, dense=dense.get(model), sparse=sparse, k=k)
-            for collection, model in serving.items()
+    # Registered before the collection pointers are read, so a re-index's switch waits for this
+    # search before it drops the generation the search may be reading.
+    with resources.searches.track(corpora):
+        serving = {t.collection: t.model for t in await _targets(resources, corpora) if t.collection}
+        start = time.perf_counter()
+        dense: dict[str, list[float]] = {}
+        if mode in ("dense", "hybrid") and serving:
+            models = sorted(set(serving.values()))
+            embedders = [await resources.embedder_for(model) for model in models]
+            vectors = await asyncio.gather(*(e.embed_query(question) for e in embedders))
+            dense = dict(zip(models, vectors, strict=True))
+        sparse = resources.sparse.embed_query(question) if mode in ("sparse", "hybrid") else None
+        timings["embed_ms"] = _ms(start)
+        start = time.perf_counter()
+        rankings = await asyncio.gather(
+            *(
+                resources.store.search(collection, dense=dense.get(model), sparse=sparse, k=k)
+                for collection, model in serving.items()
+            )
         )
-    )
-    timings["search_ms"] = _ms(start)
+        timings["search_ms"] = _ms(start)
     return merge_hits(rankings, k)
 
 

@@ -24,7 +24,7 @@ class JobFailure(BaseModel):
 class JobPublic(BaseModel):
     id: str
     corpus: str
-    kind: str = Field(description="ingest or crawl")
+    kind: str = Field(description="ingest, crawl or reindex")
     state: str = Field(description="running, succeeded, failed, cancelled or interrupted (its process died)")
     documents_total: int
     documents_new: int

@@ -32,9 +32,9 @@ class CorpusRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    # Bumped on every change of the corpus's chunks; caches key on it.
+    # Bumped on every change of the corpus's chunks (a re-index's switch too); caches key on it.
     version: Mapped[int] = mapped_column(Integer, default=0)
-    # The serving generation's collection: the pointer searches read. Null until the first ingest.
+    # The serving generation's collection: the pointer a re-index swaps. Null until the first ingest.
     collection: Mapped[str | None] = mapped_column(String(100), nullable=True)
     generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # What the serving generation was made with; null: the settings' defaults, fixed at the first ingest.
@@ -81,6 +81,7 @@ class IngestionJobRow(Base):
     corpus_id: Mapped[str] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
     # running | succeeded | failed | cancelled | interrupted (its process died mid-run)
     state: Mapped[str] = mapped_column(String(20))
+    # ingest | crawl | reindex
     kind: Mapped[str] = mapped_column(String(20), default="ingest", server_default="ingest")
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # Refreshed after every document: a running job whose heartbeat stopped was killed.

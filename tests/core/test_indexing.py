@@ -1,14 +1,15 @@
-"""Collection names per corpus and generation, and a corpus's config."""
+"""Collection names per corpus and generation, a corpus's config, and the searches a switch awaits."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from pathlib import Path
 
 from core.components.embedding import DEFAULT_MODEL_NAME, canonical_model_name
 from core.db.models import CorpusRow
-from core.indexing import IndexConfig, collection_alias, collection_name, corpus_collections
+from core.indexing import ActiveSearches, IndexConfig, collection_alias, collection_name, corpus_collections
 from core.settings import EmbeddingSettings, IngestionSettings, Settings
 
 # Qdrant's and every file system's safe subset; Lore's names keep within it.
@@ -70,3 +71,35 @@ def test_model_names_are_recorded_canonically(tmp_path: Path) -> None:
     assert canonical_model_name(str(tmp_path / "model" / ".." / "model")) == str(
         (tmp_path / "model").resolve()
     )
+
+
+async def test_a_switch_waits_for_the_searches_running_then_and_not_for_later_ones() -> None:
+    searches = ActiveSearches()
+    release_early = asyncio.Event()
+
+    async def search(corpora: list[str], release: asyncio.Event) -> None:
+        with searches.track(corpora):
+            await release.wait()
+
+    early = asyncio.create_task(search(["c", "d"], release_early))
+    other = asyncio.create_task(search(["d"], asyncio.Event()))
+    await asyncio.sleep(0)
+    assert (searches.reading("c"), searches.reading("d")) == (1, 2)
+
+    waiting = asyncio.create_task(searches.wait_for_current("c", timeout_s=5))
+    await asyncio.sleep(0.05)
+    late_release = asyncio.Event()
+    late = asyncio.create_task(search(["c"], late_release))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    release_early.set()
+    # Done although a later search of the corpus still runs: that one read the new pointer.
+    assert await asyncio.wait_for(waiting, 1) is True
+    assert searches.reading("c") == 1
+    assert await searches.wait_for_current("c", timeout_s=0.05) is False
+
+    late_release.set()
+    other.cancel()
+    await asyncio.gather(early, late, return_exceptions=True)
+    await asyncio.gather(other, return_exceptions=True)
+    assert searches.reading("c") == searches.reading("d") == 0
