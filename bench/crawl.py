@@ -105,6 +105,7 @@ async def crawl_three_times(url: str, site_root: Path, args: argparse.Namespace)
     from core.settings import CrawlSettings, Settings
     from ingestion.crawl import crawl
     from ingestion.jobs import list_documents
+    from ingestion.pipeline import corpus_index
 
     settings = CrawlSettings(
         allow_hosts=["127.0.0.1"],
@@ -155,7 +156,9 @@ async def crawl_three_times(url: str, site_root: Path, args: argparse.Namespace)
                 sources = [str(d["source"]) for d in await list_documents(res.sessions, corpus="manual")]
                 checks[f"documents_after_{run}"] = len(sources)
                 checks[f"distinct_sources_after_{run}"] = len(set(sources))
-                checks[f"chunks_stored_after_{run}"] = await res.store.count(corpus="manual")
+                checks[f"chunks_stored_after_{run}"] = await res.store.count(
+                    (await corpus_index(res, "manual")).collection
+                )
                 checks[f"removed_page_indexed_after_{run}"] = removed_url in sources
     return {"runs": results, "checks": checks}
 

@@ -80,18 +80,20 @@ def _encode_seconds(resources: Resources, texts: list[str]) -> float:
 
 
 def _chunk_texts(resources: Resources, folder: Path) -> list[str]:
+    from core.indexing import IndexConfig
     from ingestion.chunking import chunk_blocks
     from ingestion.extract import extract
     from ingestion.pipeline import chunk_budget
 
+    config = IndexConfig.defaults(resources.settings)
     return [
         piece.text
         for path in sorted(folder.iterdir())
         for piece in chunk_blocks(
             extract(path.name, path.read_bytes()).blocks,
             resources.embedder,
-            max_tokens=chunk_budget(resources),
-            overlap_tokens=resources.settings.ingestion.chunk_overlap_tokens,
+            max_tokens=chunk_budget(config, resources.embedder),
+            overlap_tokens=config.chunk_overlap_tokens,
         )
     ]
 

@@ -1,4 +1,4 @@
-"""The `lore` command: ingest, ask, serve, evaluate, migrate."""
+"""The `lore` command: ingest, reindex, ask, serve, evaluate, migrate."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ class _Bar:
     def advance(self, source: str, status: str, chunks: int) -> None:
         self._chunks += chunks
         rate = self._chunks / max(time.monotonic() - self._started, 1e-6)
-        info = f"{self._chunks} chunks, {rate:.1f} chunks/s" if self._label == "ingest" else ""
+        info = f"{self._chunks} chunks, {rate:.1f} chunks/s" if self._label in ("ingest", "reindex") else ""
         if status == "failed":
             self._progress.console.print(f"[red]failed[/]: {source}")
         self._progress.update(self._task, advance=1, info=info)
@@ -236,6 +236,54 @@ def crawl(
         out.print(f"[yellow]gone[/] {gone['url']}: {gone['reason']}", highlight=False)
     for failure in result["failures"]:
         err.print(f"[red]failed[/] {failure['source']}: {failure['error']}", highlight=False)
+
+
+@app.command()
+def reindex(
+    corpus: Annotated[str, typer.Option(help="Corpus to re-embed.")],
+    model: Annotated[
+        str | None,
+        typer.Option(help="Embedding model (sentence-transformers name or folder; default: the corpus's)."),
+    ] = None,
+    chunk_tokens: Annotated[
+        int | None, typer.Option(min=8, help="Most tokens in one chunk (default: the corpus's).")
+    ] = None,
+    chunk_overlap: Annotated[
+        int | None, typer.Option(min=0, help="Tokens repeated between chunks (default: the corpus's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON line.")] = False,
+) -> None:
+    """Re-embed a corpus into a new collection while search goes on using the old one, then switch."""
+    settings = get_settings()
+
+    async def main() -> dict[str, Any]:
+        from core.resources import open_resources
+        from ingestion.reindex import reindex_corpus
+
+        async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:
+            with _Bar("reindex", enabled=not as_json and sys.stderr.isatty()) as bar:
+                summary = await reindex_corpus(
+                    resources,
+                    corpus,
+                    model=model,
+                    chunk_tokens=chunk_tokens,
+                    chunk_overlap_tokens=chunk_overlap,
+                    progress=bar,
+                )
+            return summary.as_dict()
+
+    result = _run(main())
+    if as_json:
+        print(json.dumps(result))
+        return
+    from ingestion.reindex import REINDEX_SUMMARY
+
+    table = Table(title=f"re-indexed corpus {result['corpus']!r}: {result['state']}", show_header=False)
+    for key in REINDEX_SUMMARY:
+        table.add_row(key, str(result[key]))
+    out.print(table)
+    if result["note"]:
+        err.print(f"[yellow]note[/]: {result['note']}", highlight=False)
 
 
 @app.command()

@@ -6,19 +6,21 @@ once per process and every resource is closed in one place.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.components.cache import Cache, open_cache
-from core.components.embedding import Embedder
+from core.components.embedding import Embedder, canonical_model_name
 from core.components.llm import LLM, open_llm
 from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
 from core.db import migrate
 from core.db.engine import create_engine, session_factory
-from core.settings import Settings
+from core.indexing import ActiveSearches
+from core.settings import EmbeddingSettings, Settings
 
 
 @dataclass(slots=True)
@@ -31,6 +33,9 @@ class Resources:
     store: VectorStore
     cache: Cache
     _llm: LLM | None = None
+    searches: ActiveSearches = field(default_factory=ActiveSearches)
+    _embedders: dict[str, Embedder] = field(default_factory=dict)
+    _embedders_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def llm(self) -> LLM:
@@ -39,12 +44,31 @@ class Resources:
             self._llm = open_llm(self.settings.llm)
         return self._llm
 
+    async def embedder_for(self, model: str | None) -> Embedder:
+        """The embedder of ``model`` (None: the default): loaded offline on first use, then kept.
+
+        Raises ConfigurationError when the model cannot be loaded.
+        """
+        name = canonical_model_name(model) if model is not None else self.embedder.model_name
+        if name == self.embedder.model_name:
+            return self.embedder
+        async with self._embedders_lock:
+            if name not in self._embedders:
+                settings = EmbeddingSettings.model_validate(
+                    self.settings.embedding.model_dump() | {"model": name}
+                )
+                self._embedders[name] = await asyncio.to_thread(Embedder, settings)
+            return self._embedders[name]
+
 
 @asynccontextmanager
 async def open_resources(
     settings: Settings, *, with_llm: bool = True, migrate_sqlite: bool = False
 ) -> AsyncIterator[Resources]:
     """Open database, embedder, sparse encoder, vector store, cache and (optionally) the LLM.
+
+    ``embedder`` is the settings' model; corpora embedded with another get theirs from
+    :meth:`Resources.embedder_for`. Collections are made per corpus at its first ingest.
 
     ``migrate_sqlite`` applies pending migrations to an embedded SQLite database (the CLI does
     this for the single-user default); other databases must be migrated with ``lore db upgrade``.
@@ -59,7 +83,6 @@ async def open_resources(
         embedder = Embedder(settings.embedding)
         store = await open_vector_store(settings)
         stack.push_async_callback(store.close)
-        await store.ensure_collection(dim=embedder.dim)
 
         cache = open_cache(settings.cache)
         stack.push_async_callback(cache.close)

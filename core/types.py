@@ -42,6 +42,21 @@ class Chunk:
             "headings": list(self.headings),
         }
 
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Chunk:
+        """The chunk a stored payload describes (the inverse of :meth:`payload`)."""
+        return cls(
+            id=str(payload["chunk_id"]),
+            document_id=str(payload["document_id"]),
+            corpus=str(payload["corpus"]),
+            ordinal=int(payload["ordinal"]),
+            text=str(payload["text"]),
+            source=str(payload["source"]),
+            title=str(payload.get("title") or ""),
+            page=payload.get("page"),
+            headings=tuple(payload.get("headings") or ()),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ChunkPoint:

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
+from sqlalchemy import select
+
+from core.db.models import CorpusRow
 from core.resources import Resources
 from core.types import SearchHit
 from evals import metrics
@@ -73,7 +76,7 @@ async def run_suite(
         "corpus": suite.corpus,
         "k": suite.k,
         "retrieval_mode": resources.settings.retrieval.mode,
-        "embedding_model": resources.embedder.model_name,
+        "embedding_model": await _embedding_model(resources, suite.corpus),
         "llm_model": resources.llm.model,
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
@@ -87,6 +90,13 @@ async def run_suite(
         "ingest": ingest_summary,
     }
     return RunResult(summary=summary, cases=records)
+
+
+async def _embedding_model(resources: Resources, corpus: str) -> str:
+    """The model the suite's corpus is embedded with (the default for a corpus not indexed yet)."""
+    async with resources.sessions() as session:
+        model = await session.scalar(select(CorpusRow.embedding_model).where(CorpusRow.name == corpus))
+    return model or resources.embedder.model_name
 
 
 def _latency(records: list[dict[str, Any]]) -> dict[str, float | None]:

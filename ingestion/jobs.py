@@ -130,14 +130,16 @@ async def get_document(sessions: async_sessionmaker[AsyncSession], document_id: 
 
 
 async def delete_document(resources: Resources, document_id: str) -> None:
-    """Delete a document: its chunks first, then its row; its corpus's version moves on."""
+    """Delete a document: its chunks first, then its row and blocks; its corpus's version moves on."""
     async with resources.sessions() as session:
         row = await session.get(DocumentRow, document_id)
         if row is None:
             raise NotFoundError(f"no document {document_id!r}")
-        await resources.store.delete_document(row.id)
         corpus = await session.get(CorpusRow, row.corpus_id)
         if corpus is not None:
+            if corpus.collection is not None:
+                await resources.store.delete_document(corpus.collection, row.id)
             corpus.version += 1
+        # Its stored blocks go with the row (foreign key cascade).
         await session.delete(row)
         await session.commit()

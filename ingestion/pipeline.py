@@ -23,7 +23,15 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import ids
-from core.db.models import CorpusRow, DocumentRow, IngestionJobRow, JobDocumentRow, utcnow
+from core.components.embedding import Embedder
+from core.db.models import (
+    CorpusRow,
+    DocumentBlocksRow,
+    DocumentRow,
+    IngestionJobRow,
+    JobDocumentRow,
+    utcnow,
+)
 from core.errors import (
     BackendError,
     ConflictError,
@@ -32,10 +40,12 @@ from core.errors import (
     LoreError,
     NotFoundError,
 )
+from core.indexing import IndexConfig, collection_alias, collection_name
 from core.resources import Resources
 from core.types import Chunk, ChunkPoint
 from ingestion.chunking import CHUNKER_VERSION, chunk_blocks
-from ingestion.extract import SUPPORTED_SUFFIXES, extract
+from ingestion.extract import SUPPORTED_SUFFIXES, Block, ExtractedDocument, extract
+from ingestion.formats.document import pack_blocks
 
 
 class Progress(Protocol):
@@ -133,17 +143,99 @@ def discover(paths: Iterable[Path]) -> list[Source]:
     return list(found.values())
 
 
-def index_signature(resources: Resources) -> str:
+def index_signature(config: IndexConfig, embedder: Embedder) -> str:
     """What the stored chunks depend on besides the file: a change re-indexes every document."""
-    overlap = resources.settings.ingestion.chunk_overlap_tokens
-    model = resources.embedder.model_name
-    return f"{CHUNKER_VERSION}:{chunk_budget(resources)}:{overlap}:{model}"
+    return f"{CHUNKER_VERSION}:{chunk_budget(config, embedder)}:{config.chunk_overlap_tokens}:{config.model}"
 
 
-def chunk_budget(resources: Resources) -> int:
-    """Tokens per chunk: the setting, capped by what the embedder reads without truncating."""
-    embedder = resources.embedder
-    return min(resources.settings.ingestion.chunk_tokens, embedder.max_tokens - embedder.special_tokens)
+def chunk_budget(config: IndexConfig, embedder: Embedder) -> int:
+    """Tokens per chunk: the corpus's setting, capped by what its embedder reads without truncating."""
+    return min(config.chunk_tokens, embedder.max_tokens - embedder.special_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusIndex:
+    """Where and how a corpus's chunks are made and kept: a collection, its config and its embedder."""
+
+    corpus: CorpusRow
+    collection: str
+    config: IndexConfig
+    embedder: Embedder
+
+    @property
+    def signature(self) -> str:
+        return index_signature(self.config, self.embedder)
+
+
+async def corpus_index(resources: Resources, corpus: str) -> CorpusIndex:
+    """The serving index of ``corpus`` (created if new); a corpus's first ingest makes generation 1.
+
+    Generation 1 takes the settings' model and chunker config; only `lore reindex` changes them.
+    """
+    async with resources.sessions() as session:
+        row = await get_or_create_corpus(session, corpus)
+        await session.commit()
+    if row.collection is None:
+        row = await _first_generation(resources, row)
+    config = IndexConfig.of(row, resources.settings)
+    embedder = await resources.embedder_for(config.model)
+    assert row.collection is not None
+    if await resources.store.ensure_collection(row.collection, dim=embedder.dim):
+        # The collection was gone (deleted by hand): none of the corpus's chunks are there any more.
+        await _forget_signatures(resources, row.id)
+    return CorpusIndex(row, row.collection, config, embedder)
+
+
+async def _first_generation(resources: Resources, corpus: CorpusRow) -> CorpusRow:
+    config = IndexConfig.defaults(resources.settings)
+    collection = collection_name(corpus.name, 1)
+    embedder = await resources.embedder_for(config.model)
+    await resources.store.ensure_collection(collection, dim=embedder.dim)
+    await resources.store.set_alias(collection_alias(corpus.name), collection)
+    async with resources.sessions() as session:
+        claimed = await session.execute(
+            update(CorpusRow)
+            .where(CorpusRow.id == corpus.id, CorpusRow.collection.is_(None))
+            .values(
+                collection=collection,
+                generation=1,
+                embedding_model=config.model,
+                chunk_tokens=config.chunk_tokens,
+                chunk_overlap_tokens=config.chunk_overlap_tokens,
+            )
+        )
+        await session.commit()
+        row = await session.get(CorpusRow, corpus.id, populate_existing=True)
+    if row is None:
+        raise NotFoundError(f"corpus {corpus.name!r} was deleted meanwhile")
+    if claimed.rowcount:  # type: ignore[attr-defined]
+        # Documents an older Lore indexed before corpora had collections have no chunks here.
+        await _forget_signatures(resources, corpus.id)
+    return row
+
+
+async def _forget_signatures(resources: Resources, corpus_id: str) -> None:
+    """Make the next ingest re-embed every document of the corpus."""
+    async with resources.sessions() as session:
+        await session.execute(
+            update(DocumentRow).where(DocumentRow.corpus_id == corpus_id).values(index_signature="")
+        )
+        await session.commit()
+
+
+async def refuse_while_reindexing(session: AsyncSession, corpus: CorpusRow) -> None:
+    """Raise ConflictError while a re-index of ``corpus`` runs: what an ingest wrote would be lost."""
+    running = await session.scalar(
+        select(IngestionJobRow.id).where(
+            IngestionJobRow.corpus_id == corpus.id,
+            IngestionJobRow.kind == "reindex",
+            IngestionJobRow.state == "running",
+        )
+    )
+    if running is not None:
+        raise ConflictError(
+            f"corpus {corpus.name!r} is being re-indexed (job {running}): ingest into it once that job ends"
+        )
 
 
 async def get_or_create_corpus(session: AsyncSession, name: str) -> CorpusRow:
@@ -195,11 +287,12 @@ async def ingest_sources(
     job stops between documents when someone asks to cancel it.
     """
     started = time.perf_counter()
-    signature = index_signature(resources)
     total = len(sources) if isinstance(sources, Sized) else 0
     await mark_interrupted_jobs(resources.sessions)
+    index = await corpus_index(resources, corpus)
+    corpus_row = index.corpus
     async with resources.sessions() as session:
-        corpus_row = await get_or_create_corpus(session, corpus)
+        await refuse_while_reindexing(session, corpus_row)
         job = IngestionJobRow(
             id=job_id or str(uuid.uuid4()),
             corpus_id=corpus_row.id,
@@ -214,7 +307,7 @@ async def ingest_sources(
     summary = IngestSummary(job_id=job.id, corpus=corpus)
     if progress:
         progress.start(total)
-    run = _JobRun(resources, job.id, corpus_row, signature, summary, progress, total)
+    run = _JobRun(resources, job.id, index, summary, progress, total)
     try:
         state = await run.execute(sources)
         if state == "succeeded" and prune_under:
@@ -248,6 +341,7 @@ class _Work:
     title: str = ""
     pages: int | None = None
     digest: str = ""
+    blocks: bytes = b""  # the extracted blocks, packed for the database
     existed: bool = False
 
 
@@ -272,16 +366,14 @@ class _JobRun:
         self,
         resources: Resources,
         job_id: str,
-        corpus: CorpusRow,
-        signature: str,
+        index: CorpusIndex,
         summary: IngestSummary,
         progress: Progress | None,
         total: int,
     ) -> None:
         self.resources = resources
         self.job_id = job_id
-        self.corpus = corpus
-        self.signature = signature
+        self.index = index
         self.summary = summary
         self.progress = progress
         self.total = total
@@ -317,7 +409,7 @@ class _JobRun:
 
         async def prepare() -> None:
             while (src := await take()) is not None:
-                await queue.put(await _prepare_one(self.resources, src, self.corpus, self.signature))
+                await queue.put(await _prepare_one(self.resources, src, self.index))
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -355,7 +447,7 @@ class _JobRun:
         to_write = [w for w in batch if w.status is None]
         if to_write:
             try:
-                await _write_chunks(self.resources, [c for w in to_write for c in w.chunks])
+                await write_chunks(self.resources, self.index, [c for w in to_write for c in w.chunks])
             except BackendError:
                 raise
             except LoreError as exc:
@@ -363,7 +455,7 @@ class _JobRun:
                     work.status, work.error = "failed", exc.message
         for work in batch:
             if work.status is None:
-                await _finish_one(self.resources, work, self.corpus, self.signature)
+                await _finish_one(self.resources, work, self.index)
                 work.status = "changed" if work.existed else "new"
             if await self._record(work):
                 return True
@@ -477,6 +569,7 @@ async def _prune_gone(
         deleted = await _apply_grace(
             resources,
             session,
+            collection=corpus.collection,
             gone=[r for r in under if r.source not in seen],
             present=[r for r in under if r.source in seen],
         )
@@ -505,6 +598,7 @@ async def retire_sources(
         deleted = await _apply_grace(
             resources,
             session,
+            collection=corpus_row.collection,
             gone=[by_source[s] for s in gone if s in by_source],
             present=[by_source[s] for s in present if s in by_source],
         )
@@ -518,6 +612,7 @@ async def _apply_grace(
     resources: Resources,
     session: AsyncSession,
     *,
+    collection: str | None,
     gone: Sequence[DocumentRow],
     present: Sequence[DocumentRow],
 ) -> int:
@@ -530,7 +625,8 @@ async def _apply_grace(
     for row in gone:
         row.missing_since = row.missing_since or now
         if now - _aware(row.missing_since) >= grace:
-            await resources.store.delete_document(row.id)
+            if collection is not None:
+                await resources.store.delete_document(collection, row.id)
             await session.delete(row)
             deleted += 1
     return deleted
@@ -567,8 +663,9 @@ async def _save_counts(
     await session.execute(update(IngestionJobRow).where(IngestionJobRow.id == job_id).values(**values))
 
 
-async def _prepare_one(resources: Resources, src: Source, corpus: CorpusRow, signature: str) -> _Work:
+async def _prepare_one(resources: Resources, src: Source, index: CorpusIndex) -> _Work:
     """Read, check and chunk one document. Never raises for a bad file (it comes back failed)."""
+    corpus, signature = index.corpus, index.signature
     work = _Work(src=src, doc_id=ids.document_id(corpus.name, src.source))
     try:
         if src.not_modified:
@@ -595,9 +692,10 @@ async def _prepare_one(resources: Resources, src: Source, corpus: CorpusRow, sig
         ):
             work.status = "unchanged"
             return work
-        work.chunks, work.title, work.pages = await asyncio.to_thread(
-            _prepare_chunks, resources, src, corpus.name, work.doc_id, data
+        work.chunks, doc, work.blocks = await asyncio.to_thread(
+            _prepare_chunks, resources, index, src, work.doc_id, data
         )
+        work.title, work.pages = doc.title, doc.pages
     except BackendError:
         # A store or database outage is the job's failure, not the document's: the job stops and
         # a re-run resumes it.
@@ -609,23 +707,29 @@ async def _prepare_one(resources: Resources, src: Source, corpus: CorpusRow, sig
     return work
 
 
-async def _finish_one(resources: Resources, work: _Work, corpus: CorpusRow, signature: str) -> None:
+async def _finish_one(resources: Resources, work: _Work, index: CorpusIndex) -> None:
     """After its new chunks are written: drop the document's stale chunks, then record it."""
     # Stale chunks go only after the new ones are safely written.
-    await resources.store.delete_document(work.doc_id, keep_chunk_ids={c.id for c in work.chunks})
+    await resources.store.delete_document(
+        index.collection, work.doc_id, keep_chunk_ids={c.id for c in work.chunks}
+    )
     async with resources.sessions() as session:
         row = await session.get(DocumentRow, work.doc_id)
         if row is None:
-            row = DocumentRow(id=work.doc_id, corpus_id=corpus.id, source=work.src.source)
+            row = DocumentRow(id=work.doc_id, corpus_id=index.corpus.id, source=work.src.source)
             session.add(row)
-        row.title, row.content_hash, row.index_signature = work.title, work.digest, signature
+        row.title, row.content_hash, row.index_signature = work.title, work.digest, index.signature
         row.chunk_count, row.pages = len(work.chunks), work.pages
+        await session.flush()
+        # The extracted text, so a re-index can re-chunk without the source.
+        await session.merge(DocumentBlocksRow(document_id=work.doc_id, data=work.blocks))
         await session.commit()
 
 
 def _prepare_chunks(
-    resources: Resources, src: Source, corpus: str, doc_id: str, data: bytes
-) -> tuple[list[Chunk], str, int | None]:
+    resources: Resources, index: CorpusIndex, src: Source, doc_id: str, data: bytes
+) -> tuple[list[Chunk], ExtractedDocument, bytes]:
+    """Extract and chunk one document; also its blocks packed for the database (CPU work, in a thread)."""
     try:
         doc = extract(src.name, data, max_bytes=resources.settings.ingestion.max_file_bytes)
     except LoreError:
@@ -633,36 +737,45 @@ def _prepare_chunks(
     except Exception as exc:
         # A parser bug on one odd file must fail that document, never the job.
         raise ExtractionError(f"the file could not be read: {type(exc).__name__}: {exc}") from exc
+    chunks = make_chunks(index, doc.blocks, doc_id=doc_id, source=src.source, title=doc.title)
+    return chunks, doc, pack_blocks(doc.blocks)
+
+
+def make_chunks(
+    index: CorpusIndex, blocks: Sequence[Block], *, doc_id: str, source: str, title: str
+) -> list[Chunk]:
+    """A document's chunks as the corpus's chunker config and embedder's tokenizer make them."""
     pieces = chunk_blocks(
-        doc.blocks,
-        resources.embedder,
-        max_tokens=chunk_budget(resources),
-        overlap_tokens=resources.settings.ingestion.chunk_overlap_tokens,
+        blocks,
+        index.embedder,
+        max_tokens=chunk_budget(index.config, index.embedder),
+        overlap_tokens=index.config.chunk_overlap_tokens,
     )
-    chunks = [
+    return [
         Chunk(
             id=ids.chunk_id(doc_id, piece.text, i, CHUNKER_VERSION),
             document_id=doc_id,
-            corpus=corpus,
+            corpus=index.corpus.name,
             ordinal=i,
             text=piece.text,
-            source=src.source,
-            title=doc.title,
+            source=source,
+            title=title,
             page=piece.page,
             headings=piece.headings,
         )
         for i, piece in enumerate(pieces)
     ]
-    return chunks, doc.title, doc.pages
 
 
-async def _write_chunks(resources: Resources, chunks: list[Chunk]) -> None:
+async def write_chunks(resources: Resources, index: CorpusIndex, chunks: Sequence[Chunk]) -> None:
+    """Embed ``chunks`` (dense with the index's model, BM25 sparse) and upsert them into its collection."""
     batch = resources.settings.embedding.batch_size * 4
     for start in range(0, len(chunks), batch):
         part = chunks[start : start + batch]
         texts = [c.text for c in part]
-        dense = await resources.embedder.embed(texts)
+        dense = await index.embedder.embed(texts)
         sparse = resources.sparse.embed_documents(texts)
         await resources.store.upsert(
-            [ChunkPoint(chunk=c, dense=d, sparse=s) for c, d, s in zip(part, dense, sparse, strict=True)]
+            index.collection,
+            [ChunkPoint(chunk=c, dense=d, sparse=s) for c, d, s in zip(part, dense, sparse, strict=True)],
         )

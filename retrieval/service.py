@@ -5,6 +5,7 @@ Services know nothing of HTTP; the API and the CLI both call these.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -68,20 +69,41 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A corpus a query searches: its version, serving collection (None before its first ingest) and model."""
+
+    corpus: str
+    version: int
+    collection: str | None
+    model: str
+
+
+async def _targets(
+    resources: Resources, corpora: Sequence[str] | None, corpus: str | None = None
+) -> list[Target]:
+    query = select(CorpusRow).order_by(CorpusRow.name)
+    if corpus is not None:
+        query = query.where(CorpusRow.name == corpus)
+    if corpora is not None:
+        query = query.where(CorpusRow.name.in_(sorted(corpora)))
+    default = resources.embedder.model_name
+    async with resources.sessions() as session:
+        rows = (await session.execute(query)).scalars().all()
+    return [Target(r.name, r.version, r.collection, r.embedding_model or default) for r in rows]
+
+
 async def resolve_corpora(
     resources: Resources, corpus: str | None, *, allowed: frozenset[str] | None = None
-) -> dict[str, int]:
-    """Corpora a query searches, with their versions: the one named, or every one in scope.
+) -> dict[str, Target]:
+    """Corpora a query searches, with their versions and models: the one named, or every one in scope.
 
     A named corpus must exist and be in ``allowed`` (when given); otherwise it is not found.
     """
-    query = select(CorpusRow.name, CorpusRow.version)
-    if corpus is not None:
-        query = query.where(CorpusRow.name == corpus)
-    if allowed is not None:
-        query = query.where(CorpusRow.name.in_(sorted(allowed)))
-    async with resources.sessions() as session:
-        found = {name: version for name, version in await session.execute(query)}
+    found = {
+        t.corpus: t
+        for t in await _targets(resources, sorted(allowed) if allowed is not None else None, corpus)
+    }
     if corpus is not None and not found:
         raise NotFoundError(f"no corpus named {corpus!r}; ingest documents into it first")
     return found
@@ -102,16 +124,40 @@ def _check_question(resources: Resources, question: str, k: int | None) -> int:
 async def search(
     resources: Resources, question: str, *, corpora: Sequence[str], k: int, timings: dict[str, float]
 ) -> list[SearchHit]:
-    """Top ``k`` chunks for ``question`` within ``corpora``, by the configured retrieval mode."""
+    """Top ``k`` chunks for ``question`` within ``corpora``, by the configured retrieval mode.
+
+    Only these corpora's collections are queried, each with the question embedded by its own
+    model (once per distinct model); their hits are merged by score.
+    """
     mode = resources.settings.retrieval.mode
-    start = time.perf_counter()
-    dense = await resources.embedder.embed_query(question) if mode in ("dense", "hybrid") else None
-    sparse = resources.sparse.embed_query(question) if mode in ("sparse", "hybrid") else None
-    timings["embed_ms"] = _ms(start)
-    start = time.perf_counter()
-    hits = await resources.store.search(dense=dense, sparse=sparse, corpora=list(corpora), k=k)
-    timings["search_ms"] = _ms(start)
-    return hits
+    # Registered before the collection pointers are read, so a re-index's switch waits for this
+    # search before it drops the generation the search may be reading.
+    with resources.searches.track(corpora):
+        serving = {t.collection: t.model for t in await _targets(resources, corpora) if t.collection}
+        start = time.perf_counter()
+        dense: dict[str, list[float]] = {}
+        if mode in ("dense", "hybrid") and serving:
+            models = sorted(set(serving.values()))
+            embedders = [await resources.embedder_for(model) for model in models]
+            vectors = await asyncio.gather(*(e.embed_query(question) for e in embedders))
+            dense = dict(zip(models, vectors, strict=True))
+        sparse = resources.sparse.embed_query(question) if mode in ("sparse", "hybrid") else None
+        timings["embed_ms"] = _ms(start)
+        start = time.perf_counter()
+        rankings = await asyncio.gather(
+            *(
+                resources.store.search(collection, dense=dense.get(model), sparse=sparse, k=k)
+                for collection, model in serving.items()
+            )
+        )
+        timings["search_ms"] = _ms(start)
+    return merge_hits(rankings, k)
+
+
+def merge_hits(rankings: Sequence[Sequence[SearchHit]], k: int) -> list[SearchHit]:
+    """The ``k`` best hits of several collections' rankings, by score (ties keep ranking order)."""
+    merged = [hit for ranking in rankings for hit in ranking]
+    return sorted(merged, key=lambda hit: -hit.score)[:k]
 
 
 def _max_source_chars(resources: Resources) -> int:
@@ -129,14 +175,15 @@ class _Prepared:
     cached: Answer | None
 
 
-def _cache_key(resources: Resources, question: str, corpora: dict[str, int], k: int) -> str:
+def _cache_key(resources: Resources, question: str, corpora: dict[str, Target], k: int) -> str:
     settings = resources.settings
     return answer_cache.answer_key(
         question,
-        corpora=corpora,
+        corpora={name: target.version for name, target in corpora.items()},
         k=k,
         mode=settings.retrieval.mode,
-        embedding_model=resources.embedder.model_name,
+        # A corpus's model changes only with its version (a re-index's switch); named for clarity.
+        embedding_model=",".join(sorted({target.model for target in corpora.values()})),
         llm_model=resources.llm.model,
         generation={"max_tokens": settings.llm.max_tokens, "temperature": settings.llm.temperature},
     )

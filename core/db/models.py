@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -22,8 +32,15 @@ class CorpusRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    # Bumped on every change of the corpus's chunks; caches key on it.
+    # Bumped on every change of the corpus's chunks (a re-index's switch too); caches key on it.
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # The serving generation's collection: the pointer a re-index swaps. Null until the first ingest.
+    collection: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the serving generation was made with; null: the settings' defaults, fixed at the first ingest.
+    embedding_model: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    chunk_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    chunk_overlap_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -37,13 +54,23 @@ class DocumentRow(Base):
     source: Mapped[str] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text, default="")
     content_hash: Mapped[str] = mapped_column(String(64))
-    # Chunker version and embedding model: a change of either re-indexes the document.
-    index_signature: Mapped[str] = mapped_column(String(200))
+    # Chunker version and config and the corpus's embedding model: a change re-indexes the document.
+    index_signature: Mapped[str] = mapped_column(String(600))
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # When a later run first found the source gone; the document is deleted once the grace passes.
     missing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class DocumentBlocksRow(Base):
+    """A document's extracted text blocks (zlib-compressed JSON), so re-chunking needs no source."""
+
+    __tablename__ = "document_blocks"
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
@@ -54,6 +81,7 @@ class IngestionJobRow(Base):
     corpus_id: Mapped[str] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
     # running | succeeded | failed | cancelled | interrupted (its process died mid-run)
     state: Mapped[str] = mapped_column(String(20))
+    # ingest | crawl | reindex
     kind: Mapped[str] = mapped_column(String(20), default="ingest", server_default="ingest")
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # Refreshed after every document: a running job whose heartbeat stopped was killed.

@@ -27,7 +27,7 @@ from ingestion.pipeline import (
     IngestSummary,
     Progress,
     Source,
-    index_signature,
+    corpus_index,
     ingest_sources,
     retire_sources,
 )
@@ -81,8 +81,9 @@ async def crawl(
 
     state_path = CrawlState.path(resources.settings.data_dir, corpus)
     state = CrawlState.load(state_path)
+    # First: opening the index may find the corpus's chunks gone and forget what was indexed.
+    signature = (await corpus_index(resources, corpus)).signature
     indexed = await _indexed(resources, corpus)
-    signature = index_signature(resources)
     # A record is trusted only while the index holds exactly the content it describes.
     records = {
         url: rec for url, rec in state.pages.items() if indexed.get(url) == (rec.content_hash, signature)

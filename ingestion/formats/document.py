@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -56,3 +59,14 @@ def join_heading_blocks(blocks: list[Block]) -> list[Block]:
         else:
             out.append(block)
     return out
+
+
+def pack_blocks(blocks: Sequence[Block]) -> bytes:
+    """``blocks`` as zlib-compressed JSON, the form the database keeps them in."""
+    rows = [[b.text, b.page, list(b.headings)] for b in blocks]
+    return zlib.compress(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def unpack_blocks(data: bytes) -> list[Block]:
+    """The blocks :func:`pack_blocks` packed."""
+    return [Block(text, page, tuple(headings)) for text, page, headings in json.loads(zlib.decompress(data))]

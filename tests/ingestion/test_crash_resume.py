@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from core.components.vectorstore import open_vector_store
+from core.indexing import collection_name
 from core.settings import Settings
 
 pytestmark = pytest.mark.models
@@ -55,7 +56,7 @@ def documents_done(db: Path) -> int:
 async def stored_chunks(data_dir: Path) -> set[str]:
     store = await open_vector_store(Settings(data_dir=data_dir))
     try:
-        return await store.chunk_ids(corpus="c")
+        return await store.chunk_ids(collection_name("c", 1))
     finally:
         await store.close()
 

@@ -8,10 +8,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from core.db.models import DocumentRow, IngestionJobRow, utcnow
+from core.db.models import DocumentBlocksRow, DocumentRow, IngestionJobRow, utcnow
 from core.resources import Resources, open_resources
 from core.settings import IngestionSettings, Settings
-from ingestion.pipeline import ingest_paths, mark_interrupted_jobs, request_cancel, this_worker
+from ingestion.jobs import delete_document
+from ingestion.pipeline import (
+    corpus_index,
+    ingest_paths,
+    mark_interrupted_jobs,
+    request_cancel,
+    this_worker,
+)
 
 
 def make_docs(root: Path, n: int) -> Path:
@@ -34,7 +41,10 @@ async def test_a_deleted_file_is_deleted_with_its_chunks(resources: Resources, t
     assert (summary.documents_unchanged, summary.documents_deleted) == (2, 1)
     assert await sources(resources) == {"doc00.md", "doc02.md"}
     hits = await resources.store.search(
-        dense=await resources.embedder.embed_query("Fact number 1"), sparse=None, corpora=["c"], k=10
+        (await corpus_index(resources, "c")).collection,
+        dense=await resources.embedder.embed_query("Fact number 1"),
+        sparse=None,
+        k=10,
     )
     assert all(Path(h.source).name != "doc01.md" for h in hits)
 
@@ -127,3 +137,20 @@ async def test_a_job_of_a_dead_local_process_is_interrupted_at_once(
         job.worker = f"{this_worker().rpartition(':')[0]}:{process.pid}"
         await session.commit()
     assert await mark_interrupted_jobs(resources.sessions) == 1
+
+
+async def test_deleting_a_document_deletes_its_chunks_and_stored_blocks(
+    resources: Resources, tmp_path: Path
+) -> None:
+    await ingest_paths(resources, [make_docs(tmp_path / "docs", 2)], corpus="c")
+    index = await corpus_index(resources, "c")
+    async with resources.sessions() as session:
+        doc = (await session.execute(select(DocumentRow).order_by(DocumentRow.source))).scalars().first()
+    assert doc is not None and await resources.store.chunk_ids(index.collection, document_id=doc.id)
+
+    await delete_document(resources, doc.id)
+
+    assert await resources.store.chunk_ids(index.collection, document_id=doc.id) == set()
+    async with resources.sessions() as session:
+        blocks = (await session.execute(select(DocumentBlocksRow.document_id))).scalars().all()
+    assert len(blocks) == 1 and doc.id not in blocks

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from core.db.models import CorpusRow, DocumentRow, IngestionJobRow, JobDocumentRow
+from core.db.models import CorpusRow, DocumentBlocksRow, DocumentRow, IngestionJobRow, JobDocumentRow
+from core.indexing import collection_name
 from core.resources import Resources
-from ingestion.pipeline import discover, ingest_paths
+from ingestion.extract import extract
+from ingestion.formats.document import unpack_blocks
+from ingestion.pipeline import corpus_index, discover, ingest_paths
 
 
 def write_corpus(root: Path) -> Path:
@@ -18,6 +21,10 @@ def write_corpus(root: Path) -> Path:
     (root / "notes.yaml").write_text("ignored: true\n")
     (root / ".hidden.md").write_text("# Hidden\n\nnever read\n")
     return root
+
+
+async def collection(resources: Resources, corpus: str) -> str:
+    return (await corpus_index(resources, corpus)).collection
 
 
 async def corpus_version(resources: Resources, name: str) -> int:
@@ -36,32 +43,35 @@ async def test_reingest_of_unchanged_files_embeds_nothing(resources: Resources, 
     root = write_corpus(tmp_path / "docs")
     first = await ingest_paths(resources, [root], corpus="c")
     assert (first.documents_new, first.documents_failed) == (2, 0)
-    assert first.chunks_embedded == await resources.store.count(corpus="c") > 0
-    ids_before = await resources.store.chunk_ids(corpus="c")
+    assert first.chunks_embedded == await resources.store.count(await collection(resources, "c")) > 0
+    ids_before = await resources.store.chunk_ids(await collection(resources, "c"))
     version = await corpus_version(resources, "c")
 
     second = await ingest_paths(resources, [root], corpus="c")
 
     assert (second.documents_new, second.documents_changed, second.documents_unchanged) == (0, 0, 2)
     assert second.chunks_embedded == 0
-    assert await resources.store.chunk_ids(corpus="c") == ids_before
+    assert await resources.store.chunk_ids(await collection(resources, "c")) == ids_before
     assert await corpus_version(resources, "c") == version
 
 
 async def test_changed_file_replaces_its_chunks(resources: Resources, tmp_path: Path) -> None:
     root = write_corpus(tmp_path / "docs")
     await ingest_paths(resources, [root], corpus="c")
-    before = await resources.store.chunk_ids(corpus="c")
+    before = await resources.store.chunk_ids(await collection(resources, "c"))
     version = await corpus_version(resources, "c")
 
     (root / "alpha.md").write_text("# Alpha\n\nAlpha widgets are now green.\n")
     summary = await ingest_paths(resources, [root], corpus="c")
 
     assert (summary.documents_changed, summary.documents_unchanged) == (1, 1)
-    after = await resources.store.chunk_ids(corpus="c")
+    after = await resources.store.chunk_ids(await collection(resources, "c"))
     assert after != before and len(after) == len(before)
     hits = await resources.store.search(
-        dense=await resources.embedder.embed_query("widget colour"), sparse=None, corpora=["c"], k=10
+        await collection(resources, "c"),
+        dense=await resources.embedder.embed_query("widget colour"),
+        sparse=None,
+        k=10,
     )
     texts = " ".join(h.text for h in hits)
     assert "green" in texts and "blue" not in texts
@@ -92,10 +102,15 @@ async def test_same_file_in_two_corpora_is_two_documents(resources: Resources, t
     root = write_corpus(tmp_path / "docs")
     await ingest_paths(resources, [root], corpus="one")
     await ingest_paths(resources, [root], corpus="two")
-    one, two = await resources.store.chunk_ids(corpus="one"), await resources.store.chunk_ids(corpus="two")
+    one = await resources.store.chunk_ids(await collection(resources, "one"))
+    two = await resources.store.chunk_ids(await collection(resources, "two"))
     assert one and two and not one & two
+    assert await collection(resources, "one") != await collection(resources, "two")
     hits = await resources.store.search(
-        dense=await resources.embedder.embed_query("solar"), sparse=None, corpora=["one"], k=10
+        await collection(resources, "one"),
+        dense=await resources.embedder.embed_query("solar"),
+        sparse=None,
+        k=10,
     )
     assert {h.corpus for h in hits} == {"one"}
 
@@ -111,10 +126,63 @@ async def test_pipeline_runs_on_the_qdrant_client_backend(tmp_path: Path) -> Non
         first = await ingest_paths(res, [root], corpus="c")
         second = await ingest_paths(res, [root], corpus="c")
         hits = await res.store.search(
+            await collection(res, "c"),
             dense=await res.embedder.embed_query("solar power"),
             sparse=res.sparse.embed_query("solar power"),
-            corpora=["c"],
             k=3,
         )
     assert first.documents_new == 2 and second.chunks_embedded == 0
     assert Path(hits[0].source).name == "beta.txt"
+
+
+async def test_ingest_keeps_each_document_s_extracted_blocks(resources: Resources, tmp_path: Path) -> None:
+    root = write_corpus(tmp_path / "docs")
+    await ingest_paths(resources, [root], corpus="c")
+
+    async with resources.sessions() as session:
+        stored = {
+            Path(source).name: unpack_blocks(data)
+            for source, data in await session.execute(
+                select(DocumentRow.source, DocumentBlocksRow.data).join(
+                    DocumentBlocksRow, DocumentBlocksRow.document_id == DocumentRow.id
+                )
+            )
+        }
+    alpha = root / "alpha.md"
+    assert stored["alpha.md"] == extract("alpha.md", alpha.read_bytes()).blocks
+    assert set(stored) == {"alpha.md", "beta.txt"}
+
+
+async def test_a_corpus_whose_collection_is_gone_is_re_embedded_at_its_next_ingest(
+    resources: Resources, tmp_path: Path
+) -> None:
+    # Given a corpus whose collection was deleted by hand
+    root = write_corpus(tmp_path / "docs")
+    first = await ingest_paths(resources, [root], corpus="c")
+    await resources.store.drop_collection(await collection(resources, "c"))
+
+    # When it is ingested again, every document is embedded anew
+    again = await ingest_paths(resources, [root], corpus="c")
+
+    assert (again.documents_changed, again.chunks_embedded) == (2, first.chunks_embedded)
+    assert await resources.store.count(await collection(resources, "c")) == first.chunks_embedded
+
+
+async def test_documents_of_an_older_lore_are_re_embedded_into_the_corpus_s_first_collection(
+    resources: Resources, tmp_path: Path
+) -> None:
+    # Given the rows an older Lore left (documents indexed, no collection on the corpus) and a
+    # vector store emptied as the upgrade asks
+    root = write_corpus(tmp_path / "docs")
+    first = await ingest_paths(resources, [root], corpus="c")
+    await resources.store.drop_collection(await collection(resources, "c"))
+    async with resources.sessions() as session:
+        await session.execute(
+            update(CorpusRow).values(collection=None, generation=0, embedding_model=None, chunk_tokens=None)
+        )
+        await session.commit()
+
+    again = await ingest_paths(resources, [root], corpus="c")
+
+    assert (again.documents_changed, again.chunks_embedded) == (2, first.chunks_embedded)
+    assert await collection(resources, "c") == collection_name("c", 1)

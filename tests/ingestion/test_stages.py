@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from core.resources import Resources
-from ingestion.pipeline import Source, ingest_sources
+from ingestion.pipeline import Source, corpus_index, ingest_sources
 
 DOCUMENTS = 30
 
@@ -43,7 +43,11 @@ async def test_a_stream_is_read_only_as_fast_as_it_is_written(
     summary = await ingest_sources(resources, feed(), corpus="stream", progress=recorder)
 
     assert (summary.documents_new, summary.documents_failed, summary.state) == (DOCUMENTS, 0, "succeeded")
-    assert await resources.store.count(corpus="stream") == summary.chunks_embedded == DOCUMENTS
+    assert (
+        await resources.store.count((await corpus_index(resources, "stream")).collection)
+        == summary.chunks_embedded
+        == DOCUMENTS
+    )
     # Bounded look-ahead: the queue, one document per extract worker, and one embedding batch
     # (taken from the queue) may be in flight, never the whole stream.
     assert max(ahead) <= 2 + 2 + 2 + 1

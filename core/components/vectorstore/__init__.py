@@ -15,7 +15,7 @@ async def open_vector_store(settings: Settings) -> VectorStore:
     if settings.vector_store.url is None:
         from core.components.vectorstore.edge import EdgeVectorStore
 
-        return await EdgeVectorStore.open(settings.data_dir / "qdrant" / settings.vector_store.collection)
+        return await EdgeVectorStore.open(settings.data_dir / "qdrant")
     from core.components.vectorstore.qdrant import QdrantVectorStore
 
-    return QdrantVectorStore.connect(settings.vector_store)
+    return await QdrantVectorStore.open(settings.vector_store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 
-from core.types import ChunkPoint, SearchHit, SparseVector
+from core.types import Chunk, ChunkPoint, SearchHit, SparseVector
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "bm25"
@@ -13,6 +13,8 @@ SPARSE_VECTOR = "bm25"
 INDEXED_FIELDS = ("corpus", "document_id", "source")
 # RRF's k constant, as in the original paper. Qdrant's own default is 2, so both backends pass it.
 RRF_K = 60
+# The single collection of Lore before collections per corpus: its presence means an old data dir.
+LEGACY_COLLECTION = "lore_chunks"
 
 
 def prefetch_limit(k: int) -> int:
@@ -20,50 +22,77 @@ def prefetch_limit(k: int) -> int:
     return max(4 * k, 20)
 
 
-class VectorStore(ABC):
-    """Chunks with dense and sparse vectors, searched by corpus.
+def legacy_message(where: str) -> str:
+    return (
+        f"{where} holds chunks in the single `{LEGACY_COLLECTION}` collection of an older Lore; Lore now "
+        "keeps one collection per corpus. Delete that vector store (the data dir's qdrant/ folder, or the "
+        "collection on the Qdrant server) and ingest your documents again: the database keeps your "
+        "corpora, and every document is embedded anew at its next ingest."
+    )
 
-    Every method is async; embedded backends run their work off the event loop.
+
+class VectorStore(ABC):
+    """Named collections of chunks with dense and sparse vectors, plus aliases naming collections.
+
+    Every method is async; embedded backends run their work off the event loop. Methods that
+    take a collection ``name`` raise ``BackendError`` when it does not exist, except
+    ``ensure_collection`` (which creates it) and ``drop_collection`` (which ignores it).
     """
 
     @abstractmethod
-    async def ensure_collection(self, *, dim: int) -> None:
-        """Create the collection (dense size ``dim``, sparse BM25 with IDF, payload indexes) if missing."""
+    async def ensure_collection(self, name: str, *, dim: int) -> bool:
+        """Create collection ``name`` (dense size ``dim``, sparse BM25 with IDF, payload indexes) if missing.
 
-    @abstractmethod
-    async def upsert(self, points: Sequence[ChunkPoint]) -> None:
-        """Insert or replace points by chunk ID (idempotent)."""
-
-    @abstractmethod
-    async def delete_document(self, document_id: str, *, keep_chunk_ids: Collection[str] = ()) -> None:
-        """Delete a document's chunks, except those in ``keep_chunk_ids``."""
-
-    @abstractmethod
-    async def delete_corpus(self, corpus: str) -> None:
-        """Delete every chunk of a corpus."""
-
-    @abstractmethod
-    async def search(
-        self,
-        *,
-        dense: Sequence[float] | None,
-        sparse: SparseVector | None,
-        corpora: Sequence[str] | None,
-        k: int,
-    ) -> list[SearchHit]:
-        """Top ``k`` chunks within ``corpora`` (None: all corpora; empty: nothing).
-
-        With both vectors the two rankings are fused with RRF inside the store; with one, that
-        ranking alone. The corpus filter is applied inside the store query, never after it.
+        Returns True when it was created. An existing collection of another size is refused.
         """
 
     @abstractmethod
-    async def count(self, *, corpus: str | None = None) -> int:
-        """Number of chunks, in one corpus or in all."""
+    async def drop_collection(self, name: str) -> None:
+        """Delete collection ``name`` with its chunks and the aliases naming it (nothing if missing)."""
 
     @abstractmethod
-    async def chunk_ids(self, *, corpus: str | None = None, document_id: str | None = None) -> set[str]:
-        """IDs of the stored chunks matching the filters (for verification and tests)."""
+    async def collections(self) -> list[str]:
+        """Names of the existing collections, sorted (this is also the store's health check)."""
+
+    @abstractmethod
+    async def set_alias(self, alias: str, collection: str) -> None:
+        """Point ``alias`` at ``collection`` in one atomic step, moving it if it named another."""
+
+    @abstractmethod
+    async def aliases(self) -> dict[str, str]:
+        """Every alias with the collection it names."""
+
+    @abstractmethod
+    async def upsert(self, name: str, points: Sequence[ChunkPoint]) -> None:
+        """Insert or replace points by chunk ID (idempotent)."""
+
+    @abstractmethod
+    async def delete_document(
+        self, name: str, document_id: str, *, keep_chunk_ids: Collection[str] = ()
+    ) -> None:
+        """Delete a document's chunks, except those in ``keep_chunk_ids``."""
+
+    @abstractmethod
+    async def search(
+        self, name: str, *, dense: Sequence[float] | None, sparse: SparseVector | None, k: int
+    ) -> list[SearchHit]:
+        """Top ``k`` chunks of collection ``name``.
+
+        With both vectors the two rankings are fused with RRF inside the store; with one, that
+        ranking alone.
+        """
+
+    @abstractmethod
+    async def count(self, name: str) -> int:
+        """Number of chunks in the collection."""
+
+    @abstractmethod
+    async def chunk_ids(self, name: str, *, document_id: str | None = None) -> set[str]:
+        """IDs of the collection's chunks, or of one document's (for verification and tests)."""
+
+    @abstractmethod
+    async def chunks(self, name: str, *, document_id: str) -> list[Chunk]:
+        """A document's stored chunks, payload only, in ordinal order (to re-embed their texts)."""
 
     @abstractmethod
     async def close(self) -> None:

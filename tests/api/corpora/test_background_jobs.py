@@ -17,6 +17,7 @@ from core.db import migrate
 from core.db.engine import create_engine, session_factory
 from core.db.models import CorpusRow, IngestionJobRow
 from core.errors import InvalidInputError
+from core.indexing import corpus_collections
 
 from .conftest import Lore, api_settings, running_lore
 
@@ -53,7 +54,7 @@ async def test_deleting_a_corpus_stops_its_running_job(lore: Lore, slow_embeddin
     runner = lore.app.state.jobs
     assert runner.get(accepted["id"]) is None
     await asyncio.sleep(2 * slow_embedding)
-    assert await lore.resources.store.count(corpus="deleted-while-running") == 0
+    assert corpus_collections(await lore.resources.store.collections(), "deleted-while-running") == []
     assert (await lore.client.get(f"/v1/jobs/{accepted['id']}", headers=lore.admin)).status_code == 404
     corpora = (await lore.client.get("/v1/corpora", headers=lore.admin)).json()
     assert "deleted-while-running" not in {c["name"] for c in corpora}

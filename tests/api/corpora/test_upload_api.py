@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ingestion.pipeline import corpus_index
+
 from .conftest import Lore
 
 pytestmark = pytest.mark.models
@@ -43,7 +45,8 @@ async def test_uploaded_files_are_ingested_by_a_background_job(lore: Lore) -> No
         document = (await lore.client.get(f"/v1/documents/{file['document_id']}", headers=lore.admin)).json()
         assert document["corpus"] == "uploaded" and document["chunks"] >= 1
         assert Path(document["source"]) == (uploads(lore, corpus_id) / file["name"]).resolve()
-        stored = await lore.resources.store.chunk_ids(document_id=file["document_id"])
+        collection = (await corpus_index(lore.resources, "uploaded")).collection
+        stored = await lore.resources.store.chunk_ids(collection, document_id=file["document_id"])
         assert len(stored) == document["chunks"]
     assert sorted(p.name for p in uploads(lore, corpus_id).iterdir()) == ["care.txt", "widgets.md"]
 

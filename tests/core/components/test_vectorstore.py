@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import shutil
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -17,8 +18,9 @@ import pytest
 
 from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
 from core.components.vectorstore.edge import EdgeVectorStore
-from core.errors import ConfigurationError, InvalidInputError, StoreLockedError
+from core.errors import BackendError, ConfigurationError, InvalidInputError, StoreLockedError
 from core.ids import chunk_id, document_id
+from core.indexing import collection_alias, collection_name
 from core.settings import Settings
 from core.types import Chunk, ChunkPoint, SearchHit
 
@@ -78,10 +80,22 @@ def library(seed: int = 7) -> list[list[ChunkPoint]]:
     ]
 
 
+def coll(corpus: str) -> str:
+    """Each corpus in its own collection, as Lore keeps them."""
+    return collection_name(corpus, 1)
+
+
+async def fill(store: VectorStore, docs: Sequence[Sequence[ChunkPoint]]) -> None:
+    for corpus in CORPORA:
+        await store.ensure_collection(coll(corpus), dim=DIM)
+    for doc in docs:
+        await store.upsert(coll(doc[0].chunk.corpus), doc)
+
+
 @pytest.fixture
 async def edge(settings_factory: Callable[..., Settings]) -> AsyncIterator[VectorStore]:
     store = await open_vector_store(settings_factory())
-    await store.ensure_collection(dim=DIM)
+    await store.ensure_collection(coll("alpha"), dim=DIM)
     yield store
     await store.close()
 
@@ -89,7 +103,7 @@ async def edge(settings_factory: Callable[..., Settings]) -> AsyncIterator[Vecto
 @pytest.fixture
 async def local(settings_factory: Callable[..., Settings]) -> AsyncIterator[VectorStore]:
     store = await open_vector_store(settings_factory(vector_store={"url": ":memory:"}))
-    await store.ensure_collection(dim=DIM)
+    await store.ensure_collection(coll("alpha"), dim=DIM)
     yield store
     await store.close()
 
@@ -117,52 +131,56 @@ def assert_same_hits(edge_hits: list[SearchHit], local_hits: list[SearchHit]) ->
 
 async def test_backends_agree_after_upserts_and_deletes(edge: VectorStore, local: VectorStore) -> None:
     # Given the same documents, including a stopwords-only chunk (empty sparse vector) and a
-    # chunk without one, in both stores
+    # chunk without one, in both stores, one collection per corpus
     docs = library()
     extra = make_points(random.Random(1), corpus="alpha", source="odd.txt", texts=["the and of it", "copper"])
     extra[1] = ChunkPoint(chunk=extra[1].chunk, dense=extra[1].dense, sparse=None)
     points = [point for doc in [*docs, extra] for point in doc]
-    # When a document is re-indexed keeping two of its chunks, and a corpus is dropped
-    dropped_doc = docs[0][0].chunk.document_id
+    # When a document is re-indexed keeping two of its chunks, and a corpus's collection is dropped
+    dropped_doc = docs[0][0].chunk
     kept = {point.chunk.id for point in docs[0][:2]}
     for store in (edge, local):
-        await store.upsert(points)
-        await store.delete_document(dropped_doc, keep_chunk_ids=kept)
-        await store.delete_corpus("gamma")
+        await fill(store, [*docs, extra])
+        await store.delete_document(coll(dropped_doc.corpus), dropped_doc.document_id, keep_chunk_ids=kept)
+        await store.drop_collection(coll("gamma"))
 
-    # Then both hold exactly the expected chunks
+    # Then both hold exactly the expected chunks, in the expected collections
     expected = {
-        p.chunk.id for p in points if p.chunk.corpus != "gamma" and p.chunk.document_id != dropped_doc
+        p.chunk.id
+        for p in points
+        if p.chunk.corpus != "gamma" and p.chunk.document_id != dropped_doc.document_id
     }
     expected |= kept
     for store in (edge, local):
-        assert await store.chunk_ids() == expected
-        assert await store.count() == len(expected)
-        assert await store.count(corpus="gamma") == 0
-    assert await edge.chunk_ids(corpus="beta") == await local.chunk_ids(corpus="beta")
+        assert await store.collections() == [coll("alpha"), coll("beta")]
+        found = await store.chunk_ids(coll("alpha")) | await store.chunk_ids(coll("beta"))
+        assert found == expected
+        assert await store.count(coll("alpha")) + await store.count(coll("beta")) == len(expected)
+    assert await edge.chunk_ids(coll("beta")) == await local.chunk_ids(coll("beta"))
 
-    # And every kind of search ranks the same chunks the same way, with the same scores
+    # And every kind of search ranks the same chunks the same way, with the same scores, and
+    # finds only its own collection's chunks
     rng = random.Random(3)
     for text in QUERIES:
         dense = [rng.uniform(-1, 1) for _ in range(DIM)]
         sparse = encoder.embed_query(text)
-        for corpora in (None, ["alpha"], ["alpha", "beta"]):
+        for corpus in ("alpha", "beta"):
             for k in (3, 50):
                 for dense_q, sparse_q in ((dense, None), (None, sparse), (dense, sparse)):
-                    edge_hits = await edge.search(dense=dense_q, sparse=sparse_q, corpora=corpora, k=k)
-                    local_hits = await local.search(dense=dense_q, sparse=sparse_q, corpora=corpora, k=k)
+                    edge_hits = await edge.search(coll(corpus), dense=dense_q, sparse=sparse_q, k=k)
+                    local_hits = await local.search(coll(corpus), dense=dense_q, sparse=sparse_q, k=k)
                     assert_same_hits(edge_hits, local_hits)
-                    assert all(hit.corpus in (corpora or CORPORA) for hit in edge_hits)
+                    assert all(hit.corpus == corpus for hit in edge_hits)
 
 
 async def test_hybrid_search_fuses_with_rrf_k_60(store: VectorStore) -> None:
     points = make_points(
         random.Random(5), corpus="alpha", source="a.txt", texts=["copper valve", "river bridge"]
     )
-    await store.upsert(points)
+    await store.upsert(coll("alpha"), points)
     top = points[0]
 
-    hits = await store.search(dense=top.dense, sparse=encoder.embed_query("copper"), corpora=None, k=2)
+    hits = await store.search(coll("alpha"), dense=top.dense, sparse=encoder.embed_query("copper"), k=2)
 
     # First in both rankings: 1/60 + 1/60. The other chunk is second in dense and absent from sparse.
     assert [hit.chunk_id for hit in hits] == [top.chunk.id, points[1].chunk.id]
@@ -172,9 +190,10 @@ async def test_hybrid_search_fuses_with_rrf_k_60(store: VectorStore) -> None:
 
 async def test_search_hit_carries_the_chunk_payload(store: VectorStore) -> None:
     (point,) = make_points(random.Random(2), corpus="beta", source="manual.pdf", texts=["anchor ladder"])
-    await store.upsert([point])
+    await store.ensure_collection(coll("beta"), dim=DIM)
+    await store.upsert(coll("beta"), [point])
 
-    (hit,) = await store.search(dense=point.dense, sparse=None, corpora=["beta"], k=4)
+    (hit,) = await store.search(coll("beta"), dense=point.dense, sparse=None, k=4)
 
     assert hit.chunk_id == point.chunk.id
     assert hit.score == pytest.approx(1.0, abs=1e-5)
@@ -187,65 +206,102 @@ async def test_search_hit_carries_the_chunk_payload(store: VectorStore) -> None:
     assert (hit.title, hit.page, hit.headings) == ("MANUAL.PDF", 1, ("Intro",))
 
 
-async def test_empty_corpora_finds_nothing_and_none_searches_all(store: VectorStore) -> None:
-    points = [point for doc in library() for point in doc]
-    await store.upsert(points)
-    dense = points[0].dense
+async def test_stored_chunks_come_back_whole_in_ordinal_order(store: VectorStore) -> None:
+    docs = library()
+    await fill(store, docs)
+    doc = docs[3]
 
-    assert await store.search(dense=dense, sparse=None, corpora=[], k=10) == []
-    everywhere = await store.search(dense=dense, sparse=None, corpora=None, k=len(points))
-    assert {hit.chunk_id for hit in everywhere} == {p.chunk.id for p in points}
+    chunks = await store.chunks(coll(doc[0].chunk.corpus), document_id=doc[0].chunk.document_id)
+
+    assert chunks == [point.chunk for point in doc]
+    assert await store.chunk_ids(coll(doc[0].chunk.corpus), document_id=doc[0].chunk.document_id) == {
+        point.chunk.id for point in doc
+    }
+
+
+async def test_a_collection_that_does_not_exist_is_a_backend_error(store: VectorStore) -> None:
+    with pytest.raises(BackendError):
+        await store.search(coll("nowhere"), dense=[0.1] * DIM, sparse=None, k=3)
+    with pytest.raises(BackendError):
+        await store.count(coll("nowhere"))
+    # Dropping it is no error: a drop that crashed half way can simply be repeated.
+    await store.drop_collection(coll("nowhere"))
 
 
 async def test_upserting_the_same_points_twice_changes_nothing(store: VectorStore) -> None:
-    points = [point for doc in library() for point in doc]
-    await store.upsert(points)
-    await store.upsert(points)
+    docs = library()
+    await fill(store, docs)
+    await fill(store, docs)
 
-    assert await store.count() == len(points)
-    assert await store.count(corpus="alpha") == sum(p.chunk.corpus == "alpha" for p in points)
+    points = [point for doc in docs for point in doc]
+    assert sum([await store.count(coll(corpus)) for corpus in CORPORA]) == len(points)
+    assert await store.count(coll("alpha")) == sum(p.chunk.corpus == "alpha" for p in points)
 
 
 async def test_search_needs_a_vector(store: VectorStore) -> None:
     with pytest.raises(InvalidInputError):
-        await store.search(dense=None, sparse=None, corpora=None, k=3)
+        await store.search(coll("alpha"), dense=None, sparse=None, k=3)
 
 
 async def test_ensure_collection_is_idempotent_but_refuses_another_dim(store: VectorStore) -> None:
     points = make_points(random.Random(4), corpus="alpha", source="a.txt", texts=["mirror"])
-    await store.upsert(points)
+    await store.upsert(coll("alpha"), points)
 
-    await store.ensure_collection(dim=DIM)
+    assert await store.ensure_collection(coll("alpha"), dim=DIM) is False
     with pytest.raises(ConfigurationError, match="384"):
-        await store.ensure_collection(dim=384)
+        await store.ensure_collection(coll("alpha"), dim=384)
+    # Another collection may hold another size: a new generation for another model.
+    assert await store.ensure_collection(collection_name("alpha", 2), dim=384) is True
 
-    assert await store.chunk_ids() == {points[0].chunk.id}
+    assert await store.chunk_ids(coll("alpha")) == {points[0].chunk.id}
+
+
+async def test_an_alias_moves_in_one_step_and_goes_with_its_collection(store: VectorStore) -> None:
+    blue, green, alias = collection_name("alpha", 1), collection_name("alpha", 2), collection_alias("alpha")
+    await store.ensure_collection(green, dim=DIM)
+
+    await store.set_alias(alias, blue)
+    assert await store.aliases() == {alias: blue}
+    await store.set_alias(alias, green)
+    assert await store.aliases() == {alias: green}
+    with pytest.raises(BackendError):
+        await store.set_alias(alias, collection_name("alpha", 9))
+    assert await store.aliases() == {alias: green}
+
+    await store.drop_collection(green)
+    assert await store.aliases() == {}
+    assert await store.collections() == [blue]
 
 
 async def test_edge_data_persists_after_close_and_reopen(settings_factory: Callable[..., Settings]) -> None:
     settings = settings_factory()
-    points = [point for doc in library() for point in doc]
+    docs = library()
     store = await open_vector_store(settings)
-    await store.ensure_collection(dim=DIM)
-    await store.upsert(points)
+    await fill(store, docs)
+    await store.set_alias(collection_alias("beta"), coll("beta"))
     before = await store.search(
-        dense=points[0].dense, sparse=encoder.embed_query("copper"), corpora=None, k=5
+        coll("alpha"), dense=docs[0][0].dense, sparse=encoder.embed_query("copper"), k=5
     )
     await store.close()
 
     reopened = await open_vector_store(settings)
     try:
-        assert await reopened.count() == len(points)
-        after = await reopened.search(
-            dense=points[0].dense, sparse=encoder.embed_query("copper"), corpora=None, k=5
+        assert await reopened.collections() == sorted(coll(corpus) for corpus in CORPORA)
+        assert await reopened.aliases() == {collection_alias("beta"): coll("beta")}
+        assert await reopened.count(coll("alpha")) == sum(
+            len(d) for d in docs if d[0].chunk.corpus == "alpha"
         )
-        assert after == before
+        after = await reopened.search(
+            coll("alpha"), dense=docs[0][0].dense, sparse=encoder.embed_query("copper"), k=5
+        )
+        # Equal RRF scores may come back in another order after a reload.
+        assert ranked(after) == ranked(before)
     finally:
         await reopened.close()
 
 
 async def test_edge_store_is_locked_while_open(tmp_path: Path) -> None:
-    path = tmp_path / "shard"
+    path = tmp_path / "qdrant"
     first = await EdgeVectorStore.open(path)
 
     # flock belongs to the open file description, so a second open in this process is refused too.
@@ -272,17 +328,52 @@ async def test_edge_store_is_locked_while_open(tmp_path: Path) -> None:
     await second.close()
 
 
+async def test_an_old_single_collection_data_dir_is_refused_with_what_to_do(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    # Given a data dir as an older Lore left it: one shard, with its own lock, in qdrant/lore_chunks/
+    settings = settings_factory()
+    scratch = await EdgeVectorStore.open(tmp_path / "scratch")
+    await scratch.ensure_collection("lore_chunks", dim=DIM)
+    await scratch.close()
+    legacy = settings.data_dir / "qdrant" / "lore_chunks"
+    legacy.parent.mkdir(parents=True)
+    shutil.move(tmp_path / "scratch" / "lore_chunks", legacy)
+    (legacy / "lore.lock").touch()
+
+    # Then opening it says what to do, and deletes nothing
+    with pytest.raises(ConfigurationError, match="lore_chunks") as refused:
+        await open_vector_store(settings)
+    assert "Delete that vector store" in refused.value.message and "ingest" in refused.value.message
+    assert (legacy / "edge_config.json").exists()
+
+
+async def test_a_qdrant_with_the_old_single_collection_is_refused(tmp_path: Path) -> None:
+    from qdrant_client import AsyncQdrantClient, models
+
+    client = AsyncQdrantClient(path=str(tmp_path / "q"))
+    await client.create_collection(
+        "lore_chunks", vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE)
+    )
+    await client.close()
+
+    with pytest.raises(ConfigurationError, match="lore_chunks"):
+        await open_vector_store(
+            Settings(data_dir=tmp_path / "lore", vector_store={"url": f"path:{tmp_path / 'q'}"})
+        )
+
+
 async def test_edge_answers_searches_while_upserting(edge: VectorStore) -> None:
-    docs = library()
+    docs = [doc for doc in library() if doc[0].chunk.corpus == "alpha"]
     dense = docs[0][0].dense
 
     async def searches() -> None:
         for _ in range(50):
-            await edge.search(dense=dense, sparse=encoder.embed_query("copper"), corpora=["alpha"], k=3)
+            await edge.search(coll("alpha"), dense=dense, sparse=encoder.embed_query("copper"), k=3)
 
-    await asyncio.gather(searches(), searches(), *(edge.upsert(doc) for doc in docs))
+    await asyncio.gather(searches(), searches(), *(edge.upsert(coll("alpha"), doc) for doc in docs))
 
-    assert await edge.count() == sum(len(doc) for doc in docs)
+    assert await edge.count(coll("alpha")) == sum(len(doc) for doc in docs)
 
 
 async def test_qdrant_local_mode_on_disk_keeps_data(
@@ -291,13 +382,15 @@ async def test_qdrant_local_mode_on_disk_keeps_data(
     settings = settings_factory(vector_store={"url": f"path:{tmp_path / 'qdrant-local'}"})
     points = library()[0]
     store = await open_vector_store(settings)
-    await store.ensure_collection(dim=DIM)
-    await store.upsert(points)
+    await store.ensure_collection(coll("alpha"), dim=DIM)
+    await store.upsert(coll("alpha"), points)
+    await store.set_alias(collection_alias("alpha"), coll("alpha"))
     await store.close()
 
     reopened = await open_vector_store(settings)
     try:
-        assert await reopened.chunk_ids() == {point.chunk.id for point in points}
+        assert await reopened.chunk_ids(coll("alpha")) == {point.chunk.id for point in points}
+        assert await reopened.aliases() == {collection_alias("alpha"): coll("alpha")}
     finally:
         await reopened.close()
 

@@ -17,6 +17,7 @@ from core.resources import Resources, open_resources
 from core.settings import Settings
 from ingestion.crawl import crawl
 from ingestion.crawl.state import CrawlState
+from ingestion.pipeline import corpus_index
 
 from .conftest import crawl_settings, fake_lookup
 
@@ -101,7 +102,10 @@ async def test_changed_pages_are_replaced_and_vanished_ones_deleted(resources: R
         sources = set((await session.execute(select(DocumentRow.source))).scalars())
     assert site.url("/b") not in sources and site.url("/a") in sources
     hits = await resources.store.search(
-        dense=await resources.embedder.embed_query("solar power"), sparse=None, corpora=["web"], k=10
+        (await corpus_index(resources, "web")).collection,
+        dense=await resources.embedder.embed_query("solar power"),
+        sparse=None,
+        k=10,
     )
     assert hits and all(h.source != site.url("/b") for h in hits)
 
@@ -176,7 +180,12 @@ async def test_a_better_url_found_later_for_the_same_content_replaces_the_first(
     ]
     assert summary.documents_deleted == 1
     retired = ids.document_id("web", site.url("/reports/2024/annual-report-copy"))
-    assert await resources.store.chunk_ids(corpus="web", document_id=retired) == set()
+    assert (
+        await resources.store.chunk_ids(
+            (await corpus_index(resources, "web")).collection, document_id=retired
+        )
+        == set()
+    )
 
 
 async def test_fetching_waits_for_a_full_pipeline(resources: Resources, site: Site) -> None:
