@@ -191,6 +191,25 @@ async def _start_job(resources: Resources, corpus: CorpusRow, *, total: int, job
         return job.id
 
 
+async def check_can_reindex(resources: Resources, corpus: str, *, model: str | None = None) -> None:
+    """Raise what :func:`reindex_corpus` would raise at its start, before anyone waits on a job.
+
+    ConflictError while a job of the corpus runs; ConfigurationError when ``model`` cannot load
+    (it is loaded now, and kept for the job).
+    """
+    async with resources.sessions() as session:
+        row = (await session.execute(select(CorpusRow).where(CorpusRow.name == corpus))).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(f"no corpus named {corpus!r}")
+        running = await _running_job(session, row.id)
+    if running is not None:
+        raise ConflictError(
+            f"job {running.id} ({running.kind}) of corpus {corpus!r} is running: re-index once it ends"
+        )
+    if model is not None:
+        await resources.embedder_for(model)
+
+
 async def _running_job(
     session: AsyncSession, corpus_id: str, *, besides: str | None = None
 ) -> IngestionJobRow | None:

@@ -16,6 +16,7 @@ from api.corpora.schemas import (
     CrawlRequest,
     JobAccepted,
     JobLinks,
+    ReindexRequest,
     UploadAccepted,
     UploadedFile,
 )
@@ -25,9 +26,10 @@ from api.job_runner import JobRunnerDep, RunningJob
 from api.ops.ratelimit import AdminRateLimit, IngestRateLimit, QueryRateLimit
 from api.schemas import ErrorResponse
 from core import ids
-from core.errors import InvalidInputError
+from core.errors import ConfigurationError, ConflictError, InvalidInputError
 from ingestion.crawl import crawl
 from ingestion.pipeline import Source, ingest_sources
+from ingestion.reindex import check_can_reindex, reindex_corpus
 
 router = APIRouter(prefix="/v1/corpora", tags=["corpora"])
 
@@ -201,4 +203,50 @@ async def start_crawl(
         return await crawl(resources, starts, corpus=corpus.name, settings=settings, job_id=job_id)
 
     job = runner.start(run, corpus=corpus.name, corpus_id=corpus.id, kind="crawl")
+    return JobAccepted(**_accepted(job, response))
+
+
+@router.post(
+    "/{corpus_id}/reindex",
+    dependencies=[IngestRateLimit],
+    response_model=JobAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        404: _error("No such corpus"),
+        409: _error("A job of the corpus is running"),
+        422: _error("A model that cannot be loaded, or chunk sizes out of range"),
+    },
+    summary="Re-embed the corpus into a new generation (blue/green) in the background",
+)
+async def start_reindex(
+    corpus_id: str,
+    body: ReindexRequest,
+    response: Response,
+    _: AdminPrincipal,
+    resources: ResourcesDep,
+    runner: JobRunnerDep,
+) -> JobAccepted:
+    """Build the corpus's next generation while queries keep using the current one, then switch.
+
+    Answers 202 at once with the job; the model is loaded before answering, so a bad one is a 422.
+    """
+    corpus = await service.get(resources, corpus_id=corpus_id)
+    if await runner.pending(corpus=corpus.name):
+        raise ConflictError(f"a job of corpus {corpus.name!r} is about to start: re-index once it ends")
+    try:
+        await check_can_reindex(resources, corpus.name, model=body.model)
+    except ConfigurationError as exc:
+        raise InvalidInputError(exc.message) from exc
+
+    async def run(job_id: str) -> object:
+        return await reindex_corpus(
+            resources,
+            corpus.name,
+            model=body.model,
+            chunk_tokens=body.chunk_tokens,
+            chunk_overlap_tokens=body.chunk_overlap_tokens,
+            job_id=job_id,
+        )
+
+    job = runner.start(run, corpus=corpus.name, corpus_id=corpus.id, kind="reindex")
     return JobAccepted(**_accepted(job, response))

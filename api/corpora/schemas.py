@@ -30,7 +30,7 @@ class JobAccepted(BaseModel):
 
     id: str
     corpus: str
-    kind: str = Field(description="upload or crawl")
+    kind: str = Field(description="upload, crawl or reindex")
     state: str = Field(description="pending until the job starts; then as GET /v1/jobs/{id} tells.")
     links: JobLinks
 
@@ -136,4 +136,27 @@ class CrawlRequest(BaseModel):
                 }
             ]
         },
+    )
+
+
+class ReindexRequest(BaseModel):
+    """What ``lore reindex`` takes; anything left out stays as the corpus has it now."""
+
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description=(
+            "Embedding model for the new generation: a sentence-transformers name in the server's "
+            "Hugging Face cache or a folder on the server (loaded offline)."
+        ),
+    )
+    chunk_tokens: int | None = Field(default=None, ge=8, le=8192, description="Most tokens in one chunk.")
+    chunk_overlap_tokens: int | None = Field(
+        default=None, ge=0, le=4096, description="Tokens repeated between neighbouring chunks."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"chunk_tokens": 160, "chunk_overlap_tokens": 24}]},
     )

@@ -39,6 +39,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/corpora/{corpus_id}"): ADMIN,
     ("POST", "/v1/corpora/{corpus_id}/documents"): ADMIN,
     ("POST", "/v1/corpora/{corpus_id}/crawls"): ADMIN,
+    ("POST", "/v1/corpora/{corpus_id}/reindex"): ADMIN,
     ("GET", "/v1/users"): ADMIN,
     ("POST", "/v1/users"): ADMIN,
     ("POST", "/v1/keys"): ADMIN,
