@@ -119,7 +119,12 @@ class EmbeddingSettings(BaseModel):
 
 class CrawlSettings(BaseModel):
     max_pages: int = Field(
-        default=1000, ge=1, description="Most page URLs fetched in one crawl (robots.txt and sitemaps aside)."
+        default=10_000,
+        ge=1,
+        description=(
+            "Most page URLs fetched in one crawl (robots.txt and sitemaps aside): a documentation "
+            "site fits; a runaway crawl of an endless calendar or search page stops."
+        ),
     )
     max_depth: int = Field(
         default=5, ge=0, description="Most links followed from a start URL (sitemap entries count as starts)."
