@@ -65,8 +65,16 @@ async def signatures(resources: Resources) -> dict[str, str]:
 
 
 def ranked(hits: list[SearchHit]) -> list[tuple[float, str]]:
-    """Hits as (score, id), equal scores in ID order: a tie may come back in either order."""
-    return sorted(((round(hit.score, 5), hit.chunk_id) for hit in hits), key=lambda pair: (-pair[0], pair[1]))
+    """Hits as (score, id), equal scores in ID order: a tie may come back in either order.
+
+    Chunks tied at the lowest score may straddle the top-k cut, so which of them made it in is
+    not compared, only how many did.
+    """
+    pairs = sorted(
+        ((round(hit.score, 5), hit.chunk_id) for hit in hits), key=lambda pair: (-pair[0], pair[1])
+    )
+    lowest = pairs[-1][0] if pairs else None
+    return [(score, "<tied at the cut>" if score == lowest else chunk) for score, chunk in pairs]
 
 
 async def ask(resources: Resources, corpora: list[str] | None = None, k: int = 4) -> list[SearchHit]:

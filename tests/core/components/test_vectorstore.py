@@ -116,8 +116,16 @@ def store(request: pytest.FixtureRequest) -> VectorStore:
 
 
 def ranked(hits: list[SearchHit]) -> list[tuple[float, str]]:
-    """Hits as (score, id), equal scores put in ID order: the backends break ties differently."""
-    return sorted(((round(hit.score, 5), hit.chunk_id) for hit in hits), key=lambda pair: (-pair[0], pair[1]))
+    """Hits as (score, id), equal scores put in ID order: the backends break ties differently.
+
+    Chunks tied at the lowest score may straddle the top-k cut, so which of them made it in is
+    not compared, only how many did.
+    """
+    pairs = sorted(
+        ((round(hit.score, 5), hit.chunk_id) for hit in hits), key=lambda pair: (-pair[0], pair[1])
+    )
+    lowest = pairs[-1][0] if pairs else None
+    return [(score, "<tied at the cut>" if score == lowest else chunk) for score, chunk in pairs]
 
 
 def assert_same_hits(edge_hits: list[SearchHit], local_hits: list[SearchHit]) -> None:
