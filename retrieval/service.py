@@ -239,7 +239,7 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
     if not corpora:
         return _Prepared(hits=[], sources=[], cache_key=None, cached=None)
     semantic = None
-    if key is not None:
+    if key is not None and resources.semantic is not None:
         start = time.perf_counter()
         cached, semantic = await _semantic_lookup(resources, ask.question, corpora, k)
         timings["semantic_cache_ms"] = _ms(start)

@@ -157,8 +157,12 @@ class RedisSemanticIndex(SemanticIndex):
         # Wall clock, not monotonic: the entries were written by other processes, maybe other hosts.
         oldest = time.time() - self.ttl_s
         entries = []
-        for record in records:
-            raw = record.encode("latin-1") if isinstance(record, str) else record
+        for raw in records:
+            if not isinstance(raw, bytes):
+                raise ConfigurationError(
+                    f"Redis at {self.where} returns text; the semantic cache needs a URL without "
+                    "decode_responses"
+                )
             created, length = _HEADER.unpack_from(raw)
             if created > oldest:
                 key = raw[_HEADER.size : _HEADER.size + length].decode()
