@@ -141,6 +141,11 @@ async def test_never_served_after_the_corpus_changes(opened: Opener, docs: Path)
     await ingest_paths(resources, [docs], corpus="c")
     after = await service.answer(resources, service.Ask(PARAPHRASE, corpus="c"))
     assert not after.cached and after.answer.startswith(f"answer to: {PARAPHRASE}")
+    # Adding a document changes the corpus too.
+    (docs / "more.md").write_text("# More\n\nKeys can also be rotated from the admin page.\n")
+    await ingest_paths(resources, [docs], corpus="c")
+    added = await service.answer(resources, service.Ask(QUESTION, corpus="c"))
+    assert not added.cached and _llm(resources).calls == 3
 
 
 async def test_entries_expire_after_the_ttl(opened: Opener, docs: Path) -> None:
