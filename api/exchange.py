@@ -17,8 +17,10 @@ from core.resources import Resources
 from retrieval.service import CitationsEvent, DoneEvent, StreamEvent, TokenEvent
 
 
-def record_answer_metrics(metrics: Metrics, *, cached: bool, usage: dict[str, int]) -> None:
-    metrics.count_cache(hit=cached)
+def record_answer_metrics(
+    metrics: Metrics, *, cached: bool, usage: dict[str, int], cache_kind: str | None = None
+) -> None:
+    metrics.count_cache(hit=cached, kind=cache_kind)
     if not cached:
         metrics.count_llm_tokens(
             tokens_in=usage.get("prompt_tokens", 0), tokens_out=usage.get("completion_tokens", 0)
@@ -69,7 +71,9 @@ class Exchange:
             self.citations = [CitationPublic.from_domain(c) for c in event.citations]
             return "citations", [c.model_dump() for c in self.citations]
         self.done, self.status = event, "complete"
-        record_answer_metrics(self.metrics, cached=event.cached, usage=event.usage)
+        record_answer_metrics(
+            self.metrics, cached=event.cached, usage=event.usage, cache_kind=event.cache_kind
+        )
         return "done", asdict(event)
 
     def failed(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from core.types import Answer, Citation
+from core.types import Answer, CacheKind, Citation
 
 
 class QueryRequest(BaseModel):
@@ -47,8 +47,16 @@ class QueryResponse(BaseModel):
     usage: dict[str, int] = Field(
         default_factory=dict, description="Tokens in and out, when the LLM reports them."
     )
-    cached: bool = Field(
-        default=False, description="True when an exact repeat was served from the answer cache."
+    cached: bool = Field(default=False, description="True when the answer was served from the answer cache.")
+    cache_kind: CacheKind | None = Field(
+        default=None,
+        description=(
+            "How a cached answer was found: an exact repeat, or a question close in meaning to an "
+            "earlier one over the same corpora (semantic)."
+        ),
+    )
+    cache_similarity: float | None = Field(
+        default=None, description="Cosine similarity to the earlier question, for a semantic hit."
     )
 
     @classmethod
@@ -60,6 +68,8 @@ class QueryResponse(BaseModel):
             timings=answer.timings,
             usage=answer.usage,
             cached=answer.cached,
+            cache_kind=answer.cache_kind,
+            cache_similarity=answer.cache_similarity,
         )
 
 

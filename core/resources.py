@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.components.cache import Cache, open_cache
 from core.components.embedding import Embedder, canonical_model_name
 from core.components.llm import LLM, open_llm
+from core.components.semantic_cache import SemanticIndex, open_semantic_index
 from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
 from core.db import migrate
 from core.db.engine import create_engine, session_factory
@@ -33,6 +34,8 @@ class Resources:
     store: VectorStore
     cache: Cache
     _llm: LLM | None = None
+    # None when the semantic cache is switched off.
+    semantic: SemanticIndex | None = None
     searches: ActiveSearches = field(default_factory=ActiveSearches)
     _embedders: dict[str, Embedder] = field(default_factory=dict)
     _embedders_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -86,6 +89,9 @@ async def open_resources(
 
         cache = open_cache(settings.cache)
         stack.push_async_callback(cache.close)
+        semantic = open_semantic_index(settings.cache)
+        if semantic is not None:
+            stack.push_async_callback(semantic.close)
 
         resources = Resources(
             settings=settings,
@@ -96,6 +102,7 @@ async def open_resources(
             store=store,
             cache=cache,
             _llm=open_llm(settings.llm) if with_llm else None,
+            semantic=semantic,
         )
 
         async def _close_llm() -> None:

@@ -54,17 +54,41 @@ class DatabaseSettings(BaseModel):
 class CacheSettings(BaseModel):
     redis_url: str | None = Field(
         default=None,
-        description="Redis URL for rate limits, exact-match cache and job queue. Unset: in process.",
+        description=(
+            "Redis URL for rate limits, the answer cache (exact and semantic) and job queue. "
+            "Unset: in process."
+        ),
     )
     max_entries: int = Field(
         default=10_000,
         ge=1,
-        description="Most entries the in-process cache holds; the least recently used go first.",
+        description=(
+            "Most entries the in-process cache holds (and, apart, its semantic index); "
+            "least recently used go first."
+        ),
     )
     default_ttl_s: float = Field(
         default=3600.0,
         gt=0,
         description="Seconds a cached entry lives when the code storing it names no lifetime.",
+    )
+    semantic: bool = Field(
+        default=True,
+        description="Serve the cached answer of a close earlier question in the same scope (semantic cache).",
+    )
+    semantic_threshold: float = Field(
+        default=0.90,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Least cosine similarity between questions for a semantic cache hit "
+            "(measured: bench/semantic_cache.py)."
+        ),
+    )
+    semantic_max_entries: int = Field(
+        default=1000,
+        ge=1,
+        description="Questions the semantic cache keeps per scope (the newest), searched by brute force.",
     )
 
 

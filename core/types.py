@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+# How a cached answer was found: an exact repeat, or a question close in meaning to an earlier one.
+CacheKind = Literal["exact", "semantic"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,8 @@ class Citation:
 class Answer:
     """A generated answer with its citations, the sources it was given, and timings in ms.
 
-    ``cached`` is true when the answer was served from the exact-repeat cache.
+    ``cached`` is true when the answer was served from the cache; ``cache_kind`` says how ("exact"
+    repeat or "semantic": a question close to an earlier one, with its cosine ``cache_similarity``).
     """
 
     answer: str
@@ -122,3 +126,5 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
     cached: bool = False
+    cache_kind: CacheKind | None = None
+    cache_similarity: float | None = None

@@ -1,9 +1,10 @@
-"""Exact-repeat answer cache: keys and (de)serialisation (pure; the store is the Cache adapter).
+"""Answer cache keys and (de)serialisation (pure; the stores are the Cache and SemanticIndex adapters).
 
 A key covers everything the answer depends on: the normalised question, each searched corpus
 with its version (bumped whenever its chunks change, so re-indexing invalidates), k, the retrieval
 mode, the models and the prompt. Scope is part of the key: an answer is only ever served to a
-query over exactly the same corpora.
+query over exactly the same corpora. The semantic layer compares questions only within one
+:func:`scope_key`, the same material without the question.
 """
 
 from __future__ import annotations
@@ -24,6 +25,30 @@ def normalise_question(question: str) -> str:
     return " ".join(question.split()).casefold()
 
 
+def _scope_material(
+    *,
+    corpora: Mapping[str, int],
+    k: int,
+    mode: str,
+    embedding_model: str,
+    llm_model: str,
+    generation: Mapping[str, object],
+) -> dict[str, object]:
+    return {
+        "corpora": sorted(corpora.items()),
+        "k": k,
+        "mode": mode,
+        "embedding": embedding_model,
+        "llm": llm_model,
+        "generation": sorted(generation.items()),
+        "prompt": PROMPT_VERSION,
+    }
+
+
+def _digest(material: Mapping[str, object]) -> str:
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def answer_key(
     question: str,
     *,
@@ -35,18 +60,40 @@ def answer_key(
     generation: Mapping[str, object],
 ) -> str:
     """Cache key of an answer to ``question`` over ``corpora`` (name -> version)."""
-    material = {
-        "q": normalise_question(question),
-        "corpora": sorted(corpora.items()),
-        "k": k,
-        "mode": mode,
-        "embedding": embedding_model,
-        "llm": llm_model,
-        "generation": sorted(generation.items()),
-        "prompt": PROMPT_VERSION,
-    }
-    digest = hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
-    return f"answer:{digest}"
+    material = _scope_material(
+        corpora=corpora,
+        k=k,
+        mode=mode,
+        embedding_model=embedding_model,
+        llm_model=llm_model,
+        generation=generation,
+    )
+    return f"answer:{_digest({**material, 'q': normalise_question(question)})}"
+
+
+def scope_key(
+    *,
+    corpora: Mapping[str, int],
+    k: int,
+    mode: str,
+    embedding_model: str,
+    llm_model: str,
+    generation: Mapping[str, object],
+) -> str:
+    """Semantic cache scope: everything an answer key covers except the question.
+
+    Only questions under the same scope key are compared, so a semantic hit never crosses corpora,
+    corpus versions, models or generation settings.
+    """
+    material = _scope_material(
+        corpora=corpora,
+        k=k,
+        mode=mode,
+        embedding_model=embedding_model,
+        llm_model=llm_model,
+        generation=generation,
+    )
+    return _digest(material)
 
 
 def dump_answer(answer: Answer) -> bytes:
@@ -69,4 +116,5 @@ def load_answer(raw: bytes) -> Answer:
         model=payload["model"],
         usage=payload.get("usage") or {},
         cached=True,
+        cache_kind="exact",
     )

@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -16,7 +17,7 @@ from core.components.llm import Message
 from core.db.models import CorpusRow
 from core.errors import InvalidInputError, NotFoundError
 from core.resources import Resources
-from core.types import Answer, Citation, SearchHit
+from core.types import Answer, CacheKind, Citation, SearchHit
 from retrieval import answer_cache
 from retrieval.citations import map_citations
 from retrieval.prompt import build_messages, fit_sources
@@ -43,6 +44,8 @@ class DoneEvent:
     timings: dict[str, float] = field(default_factory=dict)
     cached: bool = False
     usage: dict[str, int] = field(default_factory=dict)
+    cache_kind: CacheKind | None = None
+    cache_similarity: float | None = None
 
 
 StreamEvent = TokenEvent | CitationsEvent | DoneEvent
@@ -173,20 +176,56 @@ class _Prepared:
     sources: list[SearchHit]
     cache_key: str | None
     cached: Answer | None
+    # The semantic cache's scope and the question's vector, to record the answer under.
+    semantic: tuple[str, list[float]] | None = None
+
+
+def _scope(resources: Resources, corpora: dict[str, Target], k: int) -> dict[str, Any]:
+    settings = resources.settings
+    return {
+        "corpora": {name: target.version for name, target in corpora.items()},
+        "k": k,
+        "mode": settings.retrieval.mode,
+        # A corpus's model changes only with its version (a re-index's switch); named for clarity.
+        "embedding_model": ",".join(sorted({target.model for target in corpora.values()})),
+        "llm_model": resources.llm.model,
+        "generation": {"max_tokens": settings.llm.max_tokens, "temperature": settings.llm.temperature},
+    }
 
 
 def _cache_key(resources: Resources, question: str, corpora: dict[str, Target], k: int) -> str:
-    settings = resources.settings
-    return answer_cache.answer_key(
-        question,
-        corpora={name: target.version for name, target in corpora.items()},
-        k=k,
-        mode=settings.retrieval.mode,
-        # A corpus's model changes only with its version (a re-index's switch); named for clarity.
-        embedding_model=",".join(sorted({target.model for target in corpora.values()})),
-        llm_model=resources.llm.model,
-        generation={"max_tokens": settings.llm.max_tokens, "temperature": settings.llm.temperature},
-    )
+    return answer_cache.answer_key(question, **_scope(resources, corpora, k))
+
+
+async def _semantic_lookup(
+    resources: Resources, question: str, corpora: dict[str, Target], k: int
+) -> tuple[Answer | None, tuple[str, list[float]] | None]:
+    """A cached answer to a question close to ``question`` in the same scope, and the lookup's state.
+
+    The question is embedded by the default embedder here; retrieval embeds it again on a miss.
+    """
+    index = resources.semantic
+    if index is None:
+        return None, None
+    scope = answer_cache.scope_key(**_scope(resources, corpora, k))
+    vector = await resources.embedder.embed_query(question)
+    threshold = resources.settings.cache.semantic_threshold
+    for match in await index.nearest(scope, vector, threshold=threshold):
+        # The answer may have expired or been evicted from the cache before its index entry.
+        if (raw := await resources.cache.get(match.key)) is not None:
+            cached = answer_cache.load_answer(raw)
+            cached.cache_kind, cached.cache_similarity = "semantic", round(match.similarity, 4)
+            return cached, None
+    return None, (scope, vector)
+
+
+async def _save(resources: Resources, prepared: _Prepared, result: Answer) -> None:
+    if prepared.cache_key is None:
+        return
+    await resources.cache.set(prepared.cache_key, answer_cache.dump_answer(result))
+    if prepared.semantic is not None and resources.semantic is not None:
+        scope, vector = prepared.semantic
+        await resources.semantic.add(scope, vector, prepared.cache_key)
 
 
 async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) -> _Prepared:
@@ -199,8 +238,16 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
         return _Prepared(hits=[], sources=[], cache_key=key, cached=answer_cache.load_answer(raw))
     if not corpora:
         return _Prepared(hits=[], sources=[], cache_key=None, cached=None)
+    semantic = None
+    if key is not None and resources.semantic is not None:
+        start = time.perf_counter()
+        cached, semantic = await _semantic_lookup(resources, ask.question, corpora, k)
+        timings["semantic_cache_ms"] = _ms(start)
+        if cached is not None:
+            return _Prepared(hits=[], sources=[], cache_key=key, cached=cached)
     hits = await search(resources, ask.question, corpora=list(corpora), k=k, timings=timings)
-    return _Prepared(hits, fit_sources(hits, max_chars=_max_source_chars(resources)), key, None)
+    sources = fit_sources(hits, max_chars=_max_source_chars(resources))
+    return _Prepared(hits, sources, key, None, semantic)
 
 
 def _messages(resources: Resources, ask: Ask, sources: list[SearchHit]) -> list[Message]:
@@ -212,13 +259,14 @@ def _messages(resources: Resources, ask: Ask, sources: list[SearchHit]) -> list[
 async def answer(resources: Resources, ask: Ask) -> Answer:
     """A whole cited answer to ``ask``.
 
-    An exact repeat over unchanged corpora is served from the cache unless ``ask.use_cache`` is off.
+    An exact repeat, or a question close enough to an earlier one, over the same unchanged corpora
+    is served from the cache unless ``ask.use_cache`` is off.
     """
     total = time.perf_counter()
     timings: dict[str, float] = {}
     prepared = await _prepare(resources, ask, timings)
     if prepared.cached is not None:
-        prepared.cached.timings = {"total_ms": _ms(total)}
+        prepared.cached.timings = {**timings, "total_ms": _ms(total)}
         return prepared.cached
     if not prepared.sources:
         timings["total_ms"] = _ms(total)
@@ -236,8 +284,7 @@ async def answer(resources: Resources, ask: Ask) -> Answer:
         timings=timings,
         usage=completion.usage,
     )
-    if prepared.cache_key is not None:
-        await resources.cache.set(prepared.cache_key, answer_cache.dump_answer(result))
+    await _save(resources, prepared, result)
     return result
 
 
@@ -261,7 +308,13 @@ async def _stream(
     if prepared.cached is not None:
         yield TokenEvent(prepared.cached.answer)
         yield CitationsEvent(prepared.cached.citations)
-        yield DoneEvent(model=prepared.cached.model, timings={"total_ms": _ms(total)}, cached=True)
+        yield DoneEvent(
+            model=prepared.cached.model,
+            timings={"total_ms": _ms(total)},
+            cached=True,
+            cache_kind=prepared.cached.cache_kind,
+            cache_similarity=prepared.cached.cache_similarity,
+        )
         return
     if not prepared.sources:
         yield TokenEvent(NO_SOURCES_ANSWER)
@@ -282,9 +335,7 @@ async def _stream(
     citations = map_citations(text, prepared.sources)
     yield CitationsEvent(citations)
     timings["total_ms"] = _ms(total)
-    if prepared.cache_key is not None:
-        # Only a stream that ran to its end is cached: a client that left mid-way never gets here.
-        finished = Answer(text.strip(), citations, prepared.hits, llm.model, dict(timings))
-        await resources.cache.set(prepared.cache_key, answer_cache.dump_answer(finished))
+    # Only a stream that ran to its end is cached: a client that left mid-way never gets here.
+    await _save(resources, prepared, Answer(text.strip(), citations, prepared.hits, llm.model, dict(timings)))
     # Both backends stream one token per piece, so the count of pieces is the completion's length.
     yield DoneEvent(model=llm.model, timings=timings, usage={"completion_tokens": len(parts)})

@@ -53,6 +53,12 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self._cache_hits = Counter(
+            "lore_cache_hits",
+            "Answers served from the cache, by kind: exact repeat or semantic (a close question).",
+            ["kind"],
+            registry=self.registry,
+        )
         self._rate_limited = Counter(
             "lore_rate_limit_rejections",
             "Requests refused by a rate limit, by route class.",
@@ -71,9 +77,11 @@ class Metrics:
         self._llm_tokens.labels(direction="in").inc(tokens_in)
         self._llm_tokens.labels(direction="out").inc(tokens_out)
 
-    def count_cache(self, *, hit: bool) -> None:
-        """Count one answer-cache lookup."""
+    def count_cache(self, *, hit: bool, kind: str | None = None) -> None:
+        """Count one answer-cache lookup; a hit's ``kind`` is "exact" or "semantic"."""
         self._cache.labels(result="hit" if hit else "miss").inc()
+        if hit:
+            self._cache_hits.labels(kind=kind or "exact").inc()
 
     def count_rate_limited(self, route_class: str) -> None:
         """Count one request refused by the ``route_class`` limit."""

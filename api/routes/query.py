@@ -65,7 +65,7 @@ async def query(
 ) -> QueryResponse:
     ask = await build_ask(resources, principal, body)
     answer = await service.answer(resources, ask)
-    record_answer_metrics(metrics, cached=answer.cached, usage=answer.usage)
+    record_answer_metrics(metrics, cached=answer.cached, usage=answer.usage, cache_kind=answer.cache_kind)
     response = QueryResponse.from_domain(answer)
     if body.conversation_id is not None:
         await save_exchange(
@@ -88,10 +88,10 @@ async def query(
     description=(
         "Events: `token` (data: the text piece, JSON string) as the model writes, then `citations` "
         "(data: JSON list of citations), then `done` (data: model, timings, and `cached`: whether the "
-        "answer came from the exact-repeat cache). A failure after the stream started ends it with "
-        "an `error` event (data: code, message, status). With a `conversation_id` the exchange is "
-        "saved after the stream ends, without delaying it; a client that disconnects cancels the "
-        "generation and the partial answer is saved as such."
+        "answer came from the cache, `cache_kind`: exact or semantic, `cache_similarity`). A failure "
+        "after the stream started ends it with an `error` event (data: code, message, status). "
+        "With a `conversation_id` the exchange is saved after the stream ends, without delaying "
+        "it; a client that disconnects cancels the generation and the partial answer is saved as such."
     ),
 )
 async def query_stream(

@@ -69,6 +69,15 @@ async def test_query_returns_answer_with_citations_and_timings(client: httpx.Asy
     assert body["timings"]["total_ms"] > 0
 
 
+async def test_a_close_question_is_answered_from_the_cache_and_says_so(client: httpx.AsyncClient) -> None:
+    first = await client.post("/v1/query", json={"question": "What colour is the Alpha widget?"})
+    close = await client.post("/v1/query", json={"question": "What is the colour of the Alpha widget?"})
+    assert close.status_code == 200, close.text
+    body = close.json()
+    assert body["cached"] and body["cache_kind"] == "semantic"
+    assert body["cache_similarity"] >= 0.9 and body["answer"] == first.json()["answer"]
+
+
 def parse_sse(raw: str) -> list[tuple[str, object]]:
     events = []
     for block in raw.strip().split("\n\n"):

@@ -53,4 +53,24 @@ def test_token_and_cache_counters_add_up() -> None:
     assert 'lore_llm_tokens_total{direction="out"} 50.0' in text
     assert 'lore_cache_lookups_total{result="hit"} 1.0' in text
     assert 'lore_cache_lookups_total{result="miss"} 2.0' in text
+    assert 'lore_cache_hits_total{kind="exact"} 1.0' in text
     assert "process_cpu_seconds_total" in text
+
+
+def test_semantic_hits_are_marked_in_the_response_and_counted_by_kind() -> None:
+    from api.exchange import record_answer_metrics
+    from api.schemas import QueryResponse
+    from core.types import Answer
+
+    hit = Answer("A", [], [], "m", cached=True, cache_kind="semantic", cache_similarity=0.93)
+    body = QueryResponse.from_domain(hit).model_dump()
+    assert (body["cached"], body["cache_kind"], body["cache_similarity"]) == (True, "semantic", 0.93)
+    metrics = Metrics()
+    record_answer_metrics(metrics, cached=True, usage={}, cache_kind="semantic")
+    record_answer_metrics(metrics, cached=True, usage={}, cache_kind="exact")
+    record_answer_metrics(metrics, cached=False, usage={})
+    text = metrics.render().decode()
+    assert 'lore_cache_hits_total{kind="semantic"} 1.0' in text
+    assert 'lore_cache_hits_total{kind="exact"} 1.0' in text
+    assert 'lore_cache_lookups_total{result="hit"} 2.0' in text
+    assert 'lore_cache_lookups_total{result="miss"} 1.0' in text
