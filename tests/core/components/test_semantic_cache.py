@@ -111,13 +111,22 @@ def test_the_in_process_index_is_bounded_across_scopes() -> None:
 
 
 @pytest.mark.redis
-async def test_redis_entries_are_shared_between_indexes(make_index: IndexFactory, redis_url: str) -> None:
-    first = make_index()
-    if not isinstance(first, RedisSemanticIndex):
-        pytest.skip("sharing is a Redis property")
-    second = make_index(shared=True)
-    await first.add("scope", NORTH, "answer:north")
-    assert [m.key for m in await second.nearest("scope", NEAR_NORTH, threshold=0.9)] == ["answer:north"]
+async def test_redis_entries_are_shared_between_indexes(redis_url: str) -> None:
+    prefix = f"lore-test:{uuid.uuid4().hex}:"
+    first = RedisSemanticIndex(redis_url, max_per_scope=100, ttl_s=60.0, prefix=prefix)
+    second = RedisSemanticIndex(redis_url, max_per_scope=100, ttl_s=60.0, prefix=prefix)
+    try:
+        await first.add("scope", NORTH, "answer:north")
+        assert [m.key for m in await second.nearest("scope", NEAR_NORTH, threshold=0.9)] == ["answer:north"]
+    finally:
+        await first.close()
+        await second.close()
+        raw = Redis.from_url(redis_url)
+        try:
+            async for name in raw.scan_iter(match=f"{prefix}*"):
+                await raw.delete(name)
+        finally:
+            await raw.aclose()
 
 
 def test_settings_choose_the_backend_or_none() -> None:
