@@ -118,6 +118,31 @@ class LLMSettings(BaseModel):
         description="Penalty on repeated tokens for the in-process model (small models loop without it).",
     )
     timeout_s: float = Field(default=120.0, description="Timeout of one request to the endpoint.")
+    connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="Timeout of opening a connection to the endpoint."
+    )
+    max_concurrency: int = Field(
+        default=16,
+        ge=1,
+        description=(
+            "Requests in flight to the endpoint at once from one Lore process; more wait in a queue "
+            "(the HTTP backend's connection pool has as many connections)."
+        ),
+    )
+    queue_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest wait for a free request slot before a request fails as busy (503).",
+    )
+    retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description=(
+            "Retries of a request that failed before its first token (connection errors, timeouts, "
+            "429, 5xx), with backoff; once a token has been sent on, a failure is never retried."
+        ),
+    )
 
 
 class EmbeddingSettings(BaseModel):

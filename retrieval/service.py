@@ -325,7 +325,8 @@ async def _stream(
     llm = resources.llm
     start = time.perf_counter()
     parts: list[str] = []
-    async for text in llm.stream(_messages(resources, ask, prepared.sources)):
+    reported: dict[str, int] = {}
+    async for text in llm.stream(_messages(resources, ask, prepared.sources), usage=reported):
         if not parts:
             timings["first_token_ms"] = _ms(total)
         parts.append(text)
@@ -337,5 +338,7 @@ async def _stream(
     timings["total_ms"] = _ms(total)
     # Only a stream that ran to its end is cached: a client that left mid-way never gets here.
     await _save(resources, prepared, Answer(text.strip(), citations, prepared.hits, llm.model, dict(timings)))
-    # Both backends stream one token per piece, so the count of pieces is the completion's length.
-    yield DoneEvent(model=llm.model, timings=timings, usage={"completion_tokens": len(parts)})
+    # The server's own counts when it sends them (vLLM does); else both backends stream one token
+    # per piece, so the count of pieces is the completion's length.
+    usage = reported or {"completion_tokens": len(parts)}
+    yield DoneEvent(model=llm.model, timings=timings, usage=usage)

@@ -46,8 +46,18 @@ class LLM(ABC):
         """The whole reply."""
 
     @abstractmethod
-    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> AsyncIterator[str]:
-        """The reply's text pieces as the model produces them."""
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        usage: dict[str, int] | None = None,
+    ) -> AsyncIterator[str]:
+        """The reply's text pieces as the model produces them.
+
+        ``usage``, when given, receives the token counts the backend reports at the end (the
+        HTTP backend, when its server sends them); it stays empty otherwise.
+        """
 
     @abstractmethod
     async def close(self) -> None:
@@ -99,7 +109,11 @@ class LlamaCppLLM(LLM):
         return await asyncio.to_thread(self._complete_sync, messages, max_tokens)
 
     async def stream(
-        self, messages: Sequence[Message], *, max_tokens: int | None = None
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        usage: dict[str, int] | None = None,
     ) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
@@ -138,35 +152,86 @@ class LlamaCppLLM(LLM):
             close()
 
 
+# Failures worth another try: the server or the network, not the request.
+_RETRY_BACKOFF_S = 0.5
+
+
 class OpenAICompatibleLLM(LLM):
-    """Chat completions over HTTP against any OpenAI-compatible server (vLLM, llama.cpp server)."""
+    """Chat completions over HTTP against any OpenAI-compatible server (vLLM, llama.cpp server).
+
+    One pooled HTTP client per process; at most ``max_concurrency`` requests in flight, the rest
+    queue (``queue_timeout_s``); a request that fails before its first token is retried
+    (``retries``, with backoff), never after; a stream the consumer leaves is closed at once, so
+    the server stops generating; usage is asked for and reported when the server sends it.
+    """
 
     def __init__(self, settings: LLMSettings) -> None:
+        import httpx2
         from openai import AsyncOpenAI
 
         if not settings.base_url:
             raise ConfigurationError("LORE_LLM__BASE_URL is required for the OpenAI-compatible backend")
         self._settings = settings
         self.model = settings.model
+        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._http = httpx2.AsyncClient(
+            limits=httpx2.Limits(
+                max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
+            ),
+            timeout=httpx2.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
+        )
         self._client = AsyncOpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key or "not-needed",
-            timeout=settings.timeout_s,
-            max_retries=2,
+            max_retries=0,  # Lore retries itself, and only before the first token
+            http_client=self._http,
         )
 
+    async def _slot(self) -> None:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=self._settings.queue_timeout_s)
+        except TimeoutError:
+            settings = self._settings
+            raise BackendError(
+                f"the LLM endpoint is busy: no request slot freed within {settings.queue_timeout_s:g} s "
+                f"({settings.max_concurrency} in flight)"
+            ) from None
+
+    def _retryable(self, exc: Exception) -> bool:
+        import httpx2
+        from openai import APIConnectionError, APIStatusError
+
+        if isinstance(exc, APIConnectionError | httpx2.TransportError):  # includes timeouts
+            return True
+        return isinstance(exc, APIStatusError) and (exc.status_code == 429 or exc.status_code >= 500)
+
+    def _failed(self, exc: Exception) -> BackendError:
+        return BackendError(f"LLM endpoint {self._settings.base_url} failed: {exc}")
+
+    async def _backoff(self, attempt: int) -> None:
+        await asyncio.sleep(_RETRY_BACKOFF_S * 2**attempt)
+
     async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
+        import httpx2
         from openai import OpenAIError
 
+        await self._slot()
         try:
-            out = await self._client.chat.completions.create(
-                model=self.model,
-                messages=cast("list[ChatCompletionMessageParam]", list(messages)),
-                max_tokens=max_tokens or self._settings.max_tokens,
-                temperature=self._settings.temperature,
-            )
-        except OpenAIError as exc:
-            raise BackendError(f"LLM endpoint {self._settings.base_url} failed: {exc}") from exc
+            for attempt in range(self._settings.retries + 1):
+                try:
+                    out = await self._client.chat.completions.create(
+                        model=self.model,
+                        messages=cast("list[ChatCompletionMessageParam]", list(messages)),
+                        max_tokens=max_tokens or self._settings.max_tokens,
+                        temperature=self._settings.temperature,
+                    )
+                    break
+                except (OpenAIError, httpx2.HTTPError) as exc:
+                    if attempt == self._settings.retries or not self._retryable(exc):
+                        raise self._failed(exc) from exc
+                    await self._backoff(attempt)
+        finally:
+            self._slots.release()
         usage = (
             out.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"})
             if out.usage
@@ -177,27 +242,52 @@ class OpenAICompatibleLLM(LLM):
         )
 
     async def stream(
-        self, messages: Sequence[Message], *, max_tokens: int | None = None
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        usage: dict[str, int] | None = None,
     ) -> AsyncIterator[str]:
+        import httpx2
         from openai import OpenAIError
 
+        await self._slot()
         try:
-            response = await self._client.chat.completions.create(
-                model=self.model,
-                messages=cast("list[ChatCompletionMessageParam]", list(messages)),
-                max_tokens=max_tokens or self._settings.max_tokens,
-                temperature=self._settings.temperature,
-                stream=True,
-            )
-            async with response:
-                async for part in response:
-                    if part.choices and (text := part.choices[0].delta.content):
-                        yield text
-        except OpenAIError as exc:
-            raise BackendError(f"LLM endpoint {self._settings.base_url} failed: {exc}") from exc
+            for attempt in range(self._settings.retries + 1):
+                sent = False
+                try:
+                    response = await self._client.chat.completions.create(
+                        model=self.model,
+                        messages=cast("list[ChatCompletionMessageParam]", list(messages)),
+                        max_tokens=max_tokens or self._settings.max_tokens,
+                        temperature=self._settings.temperature,
+                        stream=True,
+                        stream_options={"include_usage": True},
+                    )
+                    # Leaving this block (the consumer stopped, or was cancelled) closes the
+                    # connection, which tells the server to stop generating.
+                    async with response:
+                        async for part in response:
+                            if part.usage is not None and usage is not None:
+                                usage.update(
+                                    part.usage.model_dump(
+                                        include={"prompt_tokens", "completion_tokens", "total_tokens"}
+                                    )
+                                )
+                            if part.choices and (text := part.choices[0].delta.content):
+                                sent = True
+                                yield text
+                    return
+                except (OpenAIError, httpx2.HTTPError) as exc:
+                    if sent or attempt == self._settings.retries or not self._retryable(exc):
+                        raise self._failed(exc) from exc
+                    await self._backoff(attempt)
+        finally:
+            self._slots.release()
 
     async def close(self) -> None:
         await self._client.close()
+        await self._http.aclose()
 
 
 def open_llm(settings: LLMSettings) -> LLM:

@@ -42,7 +42,11 @@ class EchoLLM(LLM):
         return Completion(self._reply(messages), self.model)
 
     async def stream(
-        self, messages: Sequence[Message], *, max_tokens: int | None = None
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        usage: dict[str, int] | None = None,
     ) -> AsyncIterator[str]:
         yield self._reply(messages)
 
