@@ -290,6 +290,14 @@ class RetrievalSettings(BaseModel):
         default="hybrid", description="dense vectors, BM25 sparse vectors, or both fused with RRF."
     )
     max_question_chars: int = Field(default=2000, description="Longer questions are refused.")
+    followups: Literal["llm", "concatenate", "off"] = Field(
+        default="llm",
+        description=(
+            "How a follow-up question in a conversation becomes the search query. llm: the LLM "
+            "rewrites it as a standalone question (falling back to concatenate when its reply is "
+            "unusable); concatenate: the last user turns are prepended; off: searched as asked."
+        ),
+    )
 
 
 class ServerSettings(BaseModel):

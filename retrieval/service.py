@@ -20,6 +20,7 @@ from core.resources import Resources
 from core.types import Answer, CacheKind, Citation, SearchHit
 from retrieval import answer_cache
 from retrieval.citations import map_citations
+from retrieval.followup import standalone_question
 from retrieval.prompt import build_messages, fit_sources
 
 # Characters of source text per prompt token is about 4 for English; keep a margin.
@@ -245,7 +246,17 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
         timings["semantic_cache_ms"] = _ms(start)
         if cached is not None:
             return _Prepared(hits=[], sources=[], cache_key=key, cached=cached)
-    hits = await search(resources, ask.question, corpora=list(corpora), k=k, timings=timings)
+    query = ask.question
+    if ask.history and (how := resources.settings.retrieval.followups) != "off":
+        start = time.perf_counter()
+        query, _ = await standalone_question(
+            resources.llm if how == "llm" else None,
+            ask.question,
+            ask.history,
+            max_chars=resources.settings.retrieval.max_question_chars,
+        )
+        timings["rewrite_ms"] = _ms(start)
+    hits = await search(resources, query, corpora=list(corpora), k=k, timings=timings)
     sources = fit_sources(hits, max_chars=_max_source_chars(resources))
     return _Prepared(hits, sources, key, None, semantic)
 
