@@ -58,6 +58,20 @@ class QueryResponse(BaseModel):
     cache_similarity: float | None = Field(
         default=None, description="Cosine similarity to the earlier question, for a semantic hit."
     )
+    refused: bool = Field(
+        default=False,
+        description=(
+            "True when Lore says the documents do not contain the answer (nothing relevant was "
+            "found) or a guardrail refused the question."
+        ),
+    )
+    guardrails: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Each guardrail's verdict: question_injection (passed, flagged, refused), topics "
+            "(passed, refused), source_injection (passed, or how many sentences were neutralised)."
+        ),
+    )
 
     @classmethod
     def from_domain(cls, answer: Answer) -> QueryResponse:
@@ -70,6 +84,8 @@ class QueryResponse(BaseModel):
             cached=answer.cached,
             cache_kind=answer.cache_kind,
             cache_similarity=answer.cache_similarity,
+            refused=answer.refused,
+            guardrails=answer.guardrails,
         )
 
 

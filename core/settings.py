@@ -300,6 +300,27 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class GuardrailSettings(BaseModel):
+    source_injection: bool = Field(
+        default=True,
+        description=(
+            'Replace sentences in retrieved sources that address the model ("ignore the previous '
+            'instructions...") with a marker before the prompt is built.'
+        ),
+    )
+    question_injection: Literal["off", "flag", "refuse"] = Field(
+        default="flag",
+        description="A question that tries to give the model new instructions: flag it, or refuse it.",
+    )
+    topics: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Topic allow-list (JSON list): when set, a question naming none of these (all of a topic's "
+            "words) is refused without retrieval or generation."
+        ),
+    )
+
+
 class ServerSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="Address `lore serve` binds.")
     port: int = Field(default=8000, description="Port `lore serve` binds.")
@@ -406,6 +427,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)

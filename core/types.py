@@ -128,3 +128,7 @@ class Answer:
     cached: bool = False
     cache_kind: CacheKind | None = None
     cache_similarity: float | None = None
+    # True when Lore says the documents do not answer it (nothing found, or a guardrail refused).
+    refused: bool = False
+    # Each guardrail's verdict on this answer (see retrieval/guardrails.py).
+    guardrails: dict[str, str] = field(default_factory=dict)

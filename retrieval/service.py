@@ -21,6 +21,7 @@ from core.types import Answer, CacheKind, Citation, SearchHit
 from retrieval import answer_cache
 from retrieval.citations import map_citations
 from retrieval.followup import standalone_question
+from retrieval.guardrails import check_question, neutralise_sources
 from retrieval.prompt import build_messages, fit_sources
 
 # Characters of source text per prompt token is about 4 for English; keep a margin.
@@ -47,6 +48,8 @@ class DoneEvent:
     usage: dict[str, int] = field(default_factory=dict)
     cache_kind: CacheKind | None = None
     cache_similarity: float | None = None
+    refused: bool = False
+    guardrails: dict[str, str] = field(default_factory=dict)
 
 
 StreamEvent = TokenEvent | CitationsEvent | DoneEvent
@@ -179,6 +182,9 @@ class _Prepared:
     cached: Answer | None
     # The semantic cache's scope and the question's vector, to record the answer under.
     semantic: tuple[str, list[float]] | None = None
+    # Guardrail verdicts, and the answer to give instead when one refused the question.
+    guardrails: dict[str, str] = field(default_factory=dict)
+    refusal: str | None = None
 
 
 def _scope(resources: Resources, corpora: dict[str, Target], k: int) -> dict[str, Any]:
@@ -232,20 +238,27 @@ async def _save(resources: Resources, prepared: _Prepared, result: Answer) -> No
 async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) -> _Prepared:
     k = _check_question(resources, ask.question, ask.k)
     corpora = await resolve_corpora(resources, ask.corpus, allowed=ask.allowed_corpora)
+    guards = resources.settings.guardrails
+    check = check_question(ask.question, guards)
+    if check.refusal is not None:
+        return _Prepared([], [], None, None, guardrails=check.verdicts, refusal=check.refusal)
     # History changes the answer, so only first questions are cached.
     cacheable = ask.use_cache and not ask.history
     key = _cache_key(resources, ask.question, corpora, k) if cacheable else None
     if key is not None and (raw := await resources.cache.get(key)) is not None:
-        return _Prepared(hits=[], sources=[], cache_key=key, cached=answer_cache.load_answer(raw))
+        exact = answer_cache.load_answer(raw)
+        exact.guardrails = check.verdicts
+        return _Prepared([], [], key, exact, guardrails=check.verdicts)
     if not corpora:
-        return _Prepared(hits=[], sources=[], cache_key=None, cached=None)
+        return _Prepared([], [], None, None, guardrails=check.verdicts)
     semantic = None
     if key is not None and resources.semantic is not None:
         start = time.perf_counter()
         cached, semantic = await _semantic_lookup(resources, ask.question, corpora, k)
         timings["semantic_cache_ms"] = _ms(start)
         if cached is not None:
-            return _Prepared(hits=[], sources=[], cache_key=key, cached=cached)
+            cached.guardrails = check.verdicts
+            return _Prepared([], [], key, cached, guardrails=check.verdicts)
     query = ask.question
     if ask.history and (how := resources.settings.retrieval.followups) != "off":
         start = time.perf_counter()
@@ -258,7 +271,11 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
         timings["rewrite_ms"] = _ms(start)
     hits = await search(resources, query, corpora=list(corpora), k=k, timings=timings)
     sources = fit_sources(hits, max_chars=_max_source_chars(resources))
-    return _Prepared(hits, sources, key, None, semantic)
+    verdicts = dict(check.verdicts)
+    if guards.source_injection:
+        sources, removed = neutralise_sources(sources)
+        verdicts["source_injection"] = f"neutralised {removed} sentence(s)" if removed else "passed"
+    return _Prepared(hits, sources, key, None, semantic, guardrails=verdicts)
 
 
 def _messages(resources: Resources, ask: Ask, sources: list[SearchHit]) -> list[Message]:
@@ -279,9 +296,17 @@ async def answer(resources: Resources, ask: Ask) -> Answer:
     if prepared.cached is not None:
         prepared.cached.timings = {**timings, "total_ms": _ms(total)}
         return prepared.cached
-    if not prepared.sources:
+    if prepared.refusal is not None or not prepared.sources:
         timings["total_ms"] = _ms(total)
-        return Answer(answer=NO_SOURCES_ANSWER, citations=[], sources=[], model="", timings=timings)
+        return Answer(
+            answer=prepared.refusal or NO_SOURCES_ANSWER,
+            citations=[],
+            sources=[],
+            model="",
+            timings=timings,
+            refused=True,
+            guardrails=prepared.guardrails,
+        )
     start = time.perf_counter()
     llm = resources.llm
     completion = await llm.complete(_messages(resources, ask, prepared.sources))
@@ -294,6 +319,7 @@ async def answer(resources: Resources, ask: Ask) -> Answer:
         model=completion.model,
         timings=timings,
         usage=completion.usage,
+        guardrails=prepared.guardrails,
     )
     await _save(resources, prepared, result)
     return result
@@ -325,13 +351,14 @@ async def _stream(
             cached=True,
             cache_kind=prepared.cached.cache_kind,
             cache_similarity=prepared.cached.cache_similarity,
+            guardrails=prepared.guardrails,
         )
         return
-    if not prepared.sources:
-        yield TokenEvent(NO_SOURCES_ANSWER)
+    if prepared.refusal is not None or not prepared.sources:
+        yield TokenEvent(prepared.refusal or NO_SOURCES_ANSWER)
         yield CitationsEvent([])
         timings["total_ms"] = _ms(total)
-        yield DoneEvent(model="", timings=timings)
+        yield DoneEvent(model="", timings=timings, refused=True, guardrails=prepared.guardrails)
         return
     llm = resources.llm
     start = time.perf_counter()
@@ -352,4 +379,4 @@ async def _stream(
     # The server's own counts when it sends them (vLLM does); else both backends stream one token
     # per piece, so the count of pieces is the completion's length.
     usage = reported or {"completion_tokens": len(parts)}
-    yield DoneEvent(model=llm.model, timings=timings, usage=usage)
+    yield DoneEvent(model=llm.model, timings=timings, usage=usage, guardrails=prepared.guardrails)

@@ -67,6 +67,8 @@ async def test_query_returns_answer_with_citations_and_timings(client: httpx.Asy
     assert set(citation) == {"n", "document_id", "title", "source", "page", "text"}
     assert Path(citation["source"]).name == "widgets.md"
     assert body["timings"]["total_ms"] > 0
+    assert body["refused"] is False
+    assert body["guardrails"] == {"question_injection": "passed", "source_injection": "passed"}
 
 
 async def test_a_close_question_is_answered_from_the_cache_and_says_so(client: httpx.AsyncClient) -> None:
