@@ -249,6 +249,11 @@ class RetrievalSettings(BaseModel):
     sparse_weight: float = Field(
         default=1.0, gt=0, description="Weight of the BM25 ranking in hybrid RRF (as dense_weight)."
     )
+    rrf_k: int = Field(
+        default=60,
+        ge=1,
+        description="RRF's constant in hybrid fusion; smaller lets each ranking's top ranks count for more.",
+    )
     max_chunks_per_document: int = Field(
         default=2,
         ge=1,

@@ -154,7 +154,12 @@ async def search(
         rankings = await asyncio.gather(
             *(
                 resources.store.search(
-                    collection, dense=dense.get(model), sparse=sparse, k=candidates, weights=weights
+                    collection,
+                    dense=dense.get(model),
+                    sparse=sparse,
+                    k=candidates,
+                    weights=weights,
+                    rrf_k=settings.rrf_k,
                 )
                 for collection, model in serving.items()
             )

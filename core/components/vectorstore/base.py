@@ -85,12 +85,14 @@ class VectorStore(ABC):
         sparse: SparseVector | None,
         k: int,
         weights: tuple[float, float] = EQUAL_WEIGHTS,
+        rrf_k: int = RRF_K,
     ) -> list[SearchHit]:
         """Top ``k`` chunks of collection ``name``.
 
         With both vectors the two rankings are fused with RRF inside the store; Qdrant weights a
-        ranking by dividing its ranks: a chunk at rank r (from 1) gets ``1 / (r / weight + RRF_K - 1)``
-        (``weights``: dense, sparse; equal weights are plain RRF). With one vector, that ranking alone.
+        ranking by dividing its ranks: a chunk at rank r (from 1) gets ``1 / (r / weight + rrf_k - 1)``
+        (``weights``: dense, sparse; equal weights are plain RRF; ``rrf_k``: RRF's constant). With one
+        vector, that ranking alone.
         """
 
     @abstractmethod

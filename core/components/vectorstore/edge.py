@@ -196,8 +196,9 @@ class EdgeVectorStore(VectorStore):
         sparse: SparseVector | None,
         k: int,
         weights: tuple[float, float] = EQUAL_WEIGHTS,
+        rrf_k: int = RRF_K,
     ) -> list[SearchHit]:
-        request = _query_request(dense=dense, sparse=sparse, k=k, weights=weights)
+        request = _query_request(dense=dense, sparse=sparse, k=k, weights=weights, rrf_k=rrf_k)
         found = await self._read(name, lambda shard: shard.query(request))
         return [SearchHit.from_payload(point.score, point.payload or {}) for point in found]
 
@@ -335,7 +336,12 @@ def _match(field: str, value: str) -> qe.FieldCondition:
 
 
 def _query_request(
-    *, dense: Sequence[float] | None, sparse: SparseVector | None, k: int, weights: tuple[float, float]
+    *,
+    dense: Sequence[float] | None,
+    sparse: SparseVector | None,
+    k: int,
+    weights: tuple[float, float],
+    rrf_k: int,
 ) -> qe.QueryRequest:
     # IDF over the collection's live points: Edge's collection-wide statistics go on counting
     # deleted points until segments are vacuumed, and an empty filter counts live points only.
@@ -355,7 +361,7 @@ def _query_request(
                 qe.Prefetch(limit=candidates, query=sparse_query, params=sparse_params),
             ],
             # The stub's ScoringQueryType names Fusion but not its Rrf class, which Edge accepts.
-            query=qe.Fusion.Rrf(k=RRF_K, weights=list(weights)),  # type: ignore[arg-type]
+            query=qe.Fusion.Rrf(k=rrf_k, weights=list(weights)),  # type: ignore[arg-type]
             with_payload=True,
         )
     if dense_query is not None:

@@ -160,6 +160,7 @@ class QdrantVectorStore(VectorStore):
         sparse: SparseVector | None,
         k: int,
         weights: tuple[float, float] = EQUAL_WEIGHTS,
+        rrf_k: int = RRF_K,
     ) -> list[SearchHit]:
         # IDF over the collection's live points, as the Edge backend does (needs Qdrant 1.19+).
         sparse_params = models.SearchParams(idf=models.IdfCorpusParams(corpus=models.Filter()))
@@ -180,7 +181,7 @@ class QdrantVectorStore(VectorStore):
                     # Not FusionQuery(RRF): that uses Qdrant's default k of 2.
                     # Equal weights are sent as none, which Qdrant servers before weighted RRF accept.
                     query=models.RrfQuery(
-                        rrf=models.Rrf(k=RRF_K, weights=None if weights == EQUAL_WEIGHTS else list(weights))
+                        rrf=models.Rrf(k=rrf_k, weights=None if weights == EQUAL_WEIGHTS else list(weights))
                     ),
                     limit=k,
                     with_payload=True,
