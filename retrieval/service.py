@@ -221,19 +221,20 @@ def overlap(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> flo
 def diversify(hits: Sequence[SearchHit], *, k: int, max_per_document: int) -> list[SearchHit]:
     """The first ``k`` of ``hits`` (best first) that repeat nothing already taken.
 
-    A hit is dropped when an earlier one has the same normalised text (in any document), when an
-    earlier one of its document overlaps it heavily, or when its document has ``max_per_document``
-    hits already.
+    A hit is dropped when an earlier one of its corpus has the same normalised text (in any
+    document), when an earlier one of its document overlaps it heavily, or when its document has
+    ``max_per_document`` hits already. A copy in another corpus is kept: corpora are the sources a
+    caller chose to search, and each copy may be a different version of the text.
     """
     taken: list[SearchHit] = []
-    texts: set[tuple[str, ...]] = set()
+    texts: set[tuple[str, tuple[str, ...]]] = set()
     # By corpus and document: corpora are separate collections, each its own documents.
     shingles: dict[tuple[str, str], list[frozenset[tuple[str, ...]]]] = {}
     for hit in hits:
         if len(taken) == k:
             break
         words = normalised_words(hit.text)
-        if words in texts:
+        if (hit.corpus, words) in texts:
             continue
         earlier = shingles.setdefault((hit.corpus, hit.document_id), [])
         if len(earlier) >= max_per_document:
@@ -241,7 +242,7 @@ def diversify(hits: Sequence[SearchHit], *, k: int, max_per_document: int) -> li
         grams = _trigrams(words)
         if any(overlap(grams, other) >= _NEAR_DUPLICATE_OVERLAP for other in earlier):
             continue
-        texts.add(words)
+        texts.add((hit.corpus, words))
         earlier.append(grams)
         taken.append(hit)
     return taken

@@ -67,6 +67,15 @@ def test_a_chunk_mostly_repeating_an_earlier_one_of_its_document_is_dropped() ->
     assert [h.score for h in taken] == [0.9, 0.7, 0.6]
 
 
+def test_the_same_text_in_two_corpora_is_kept_in_each() -> None:
+    hits = [
+        hit("a", "The widget is blue.", 0.9, corpus="x"),
+        hit("b", "The widget is blue.", 0.8, corpus="y"),
+    ]
+
+    assert diversify(hits, k=2, max_per_document=2) == hits
+
+
 def test_same_document_id_in_two_corpora_counts_apart() -> None:
     hits = [hit("a", f"text {i}", 1 - i / 10, corpus=corpus) for i, corpus in enumerate("xxyy")]
 
