@@ -15,7 +15,7 @@ from api.corpora import routes as corpora_routes
 from api.errors import install_error_handlers
 from api.job_runner import JobRunner
 from api.ops.install import closing_ops, install_ops
-from api.routes import health, jobs, query, ws
+from api.routes import health, jobs, query, search, ws
 from core.resources import open_resources
 from core.settings import Settings, get_settings
 
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[], None]
     install_ops(app, settings)
     app.include_router(health.router)
     app.include_router(query.router)
+    app.include_router(search.router)
     app.include_router(ws.router)
     app.include_router(corpora_routes.router)
     app.include_router(conversation_routes.router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from core.types import Answer, CacheKind, Citation
+from core.types import Answer, CacheKind, Citation, SearchHit
 
 
 class QueryRequest(BaseModel):
@@ -17,6 +17,36 @@ class QueryRequest(BaseModel):
         default=None,
         description="A conversation of yours to continue: its turns inform the answer, which is saved in it.",
     )
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, description="What to find, in plain language.")
+    corpus: str | None = Field(default=None, description="Corpus to search; null searches every corpus.")
+    k: int = Field(ge=1, le=50, description="Chunks to return.")
+
+
+class SearchResultPublic(BaseModel):
+    score: float = Field(description="Relevance in the retrieval mode's scale (higher is better).")
+    document_id: str
+    title: str
+    source: str = Field(description="File path or URL of the document.")
+    page: int | None = Field(description="Page number (PDF), or null.")
+    text: str = Field(description="The chunk's text.")
+
+    @classmethod
+    def from_domain(cls, hit: SearchHit) -> SearchResultPublic:
+        return cls(
+            score=hit.score,
+            document_id=hit.document_id,
+            title=hit.title,
+            source=hit.source,
+            page=hit.page,
+            text=hit.text,
+        )
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResultPublic] = Field(description="Best first.")
 
 
 class CitationPublic(BaseModel):

@@ -290,6 +290,27 @@ class RetrievalSettings(BaseModel):
         default="hybrid", description="dense vectors, BM25 sparse vectors, or both fused with RRF."
     )
     max_question_chars: int = Field(default=2000, description="Longer questions are refused.")
+    dense_weight: float = Field(
+        default=1.0,
+        gt=0,
+        description="Weight of the dense ranking in hybrid RRF (Qdrant divides the ranking's ranks by it).",
+    )
+    sparse_weight: float = Field(
+        default=1.0, gt=0, description="Weight of the BM25 ranking in hybrid RRF (as dense_weight)."
+    )
+    rrf_k: int = Field(
+        default=60,
+        ge=1,
+        description="RRF's constant in hybrid fusion; smaller lets each ranking's top ranks count for more.",
+    )
+    max_chunks_per_document: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Most chunks of one document among a search's results, so one long document does not "
+            "fill every source; near-duplicate chunks are collapsed as well."
+        ),
+    )
     followups: Literal["llm", "concatenate", "off"] = Field(
         default="llm",
         description=(

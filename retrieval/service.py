@@ -6,6 +6,7 @@ Services know nothing of HTTP; the API and the CLI both call these.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -134,9 +135,15 @@ async def search(
     """Top ``k`` chunks for ``question`` within ``corpora``, by the configured retrieval mode.
 
     Only these corpora's collections are queried, each with the question embedded by its own
-    model (once per distinct model); their hits are merged by score.
+    model (once per distinct model); their hits are merged by score, then near-duplicates are
+    collapsed and each document keeps at most ``retrieval.max_chunks_per_document`` chunks.
     """
-    mode = resources.settings.retrieval.mode
+    settings = resources.settings.retrieval
+    mode = settings.mode
+    weights = (settings.dense_weight, settings.sparse_weight)
+    # More candidates than k, so the chunks that collapsing and the per-document cap drop do
+    # not leave fewer than k results.
+    candidates = k * _CANDIDATES_PER_RESULT
     # Registered before the collection pointers are read, so a re-index's switch waits for this
     # search before it drops the generation the search may be reading.
     with resources.searches.track(corpora):
@@ -153,18 +160,99 @@ async def search(
         start = time.perf_counter()
         rankings = await asyncio.gather(
             *(
-                resources.store.search(collection, dense=dense.get(model), sparse=sparse, k=k)
+                resources.store.search(
+                    collection,
+                    dense=dense.get(model),
+                    sparse=sparse,
+                    k=candidates,
+                    weights=weights,
+                    rrf_k=settings.rrf_k,
+                )
                 for collection, model in serving.items()
             )
         )
         timings["search_ms"] = _ms(start)
-    return merge_hits(rankings, k)
+    merged = merge_hits(rankings, candidates)
+    return diversify(merged, k=k, max_per_document=settings.max_chunks_per_document)
+
+
+async def find(
+    resources: Resources,
+    query: str,
+    *,
+    corpus: str | None,
+    k: int,
+    allowed_corpora: frozenset[str] | None = None,
+) -> list[SearchHit]:
+    """The ``k`` best chunks for ``query``, without an answer: checked and scoped as a question is.
+
+    A corpus outside ``allowed_corpora`` (None: unrestricted) is reported as missing.
+    """
+    k = _check_question(resources, query, k)
+    corpora = await resolve_corpora(resources, corpus, allowed=allowed_corpora)
+    if not corpora:
+        return []
+    return await search(resources, query, corpora=list(corpora), k=k, timings={})
+
+
+# Candidates fetched from the store per result asked for (see search()).
+_CANDIDATES_PER_RESULT = 4
+# Two chunks of one document whose word trigrams overlap this much (share of the smaller one's)
+# say the same thing: e.g. a page repeated in a PDF, or a boilerplate block.
+_NEAR_DUPLICATE_OVERLAP = 0.8
+_WORD = re.compile(r"\w+")
 
 
 def merge_hits(rankings: Sequence[Sequence[SearchHit]], k: int) -> list[SearchHit]:
     """The ``k`` best hits of several collections' rankings, by score (ties keep ranking order)."""
     merged = [hit for ranking in rankings for hit in ranking]
     return sorted(merged, key=lambda hit: -hit.score)[:k]
+
+
+def normalised_words(text: str) -> tuple[str, ...]:
+    """The words of ``text``, lower-cased, without punctuation or spacing."""
+    return tuple(_WORD.findall(text.lower()))
+
+
+def _trigrams(words: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
+    return frozenset(words[i : i + 3] for i in range(max(1, len(words) - 2)))
+
+
+def overlap(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> float:
+    """Share of the smaller set's trigrams that the other has too (1.0: one contains the other)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def diversify(hits: Sequence[SearchHit], *, k: int, max_per_document: int) -> list[SearchHit]:
+    """The first ``k`` of ``hits`` (best first) that repeat nothing already taken.
+
+    A hit is dropped when an earlier one of its corpus has the same normalised text (in any
+    document), when an earlier one of its document overlaps it heavily, or when its document has
+    ``max_per_document`` hits already. A copy in another corpus is kept: corpora are the sources a
+    caller chose to search, and each copy may be a different version of the text.
+    """
+    taken: list[SearchHit] = []
+    texts: set[tuple[str, tuple[str, ...]]] = set()
+    # By corpus and document: corpora are separate collections, each its own documents.
+    shingles: dict[tuple[str, str], list[frozenset[tuple[str, ...]]]] = {}
+    for hit in hits:
+        if len(taken) == k:
+            break
+        words = normalised_words(hit.text)
+        if (hit.corpus, words) in texts:
+            continue
+        earlier = shingles.setdefault((hit.corpus, hit.document_id), [])
+        if len(earlier) >= max_per_document:
+            continue
+        grams = _trigrams(words)
+        if any(overlap(grams, other) >= _NEAR_DUPLICATE_OVERLAP for other in earlier):
+            continue
+        texts.add((hit.corpus, words))
+        earlier.append(grams)
+        taken.append(hit)
+    return taken
 
 
 def _max_source_chars(resources: Resources) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import importlib.resources
 import os
 import threading
@@ -100,7 +101,11 @@ class Embedder:
             raise ConfigurationError(f"embedding model {source!r} does not state its dimension and length")
         self.dim: int = int(dim)
         self.max_tokens: int = int(max_tokens)
-        self.tokenizer: Any = self._model.tokenizer
+        # Chunking tokenizes in extract threads while a batch is encoded. A call to a Hugging Face
+        # tokenizer sets its padding and truncation state first, so one shared with encode() lets a
+        # chunking call switch padding off under a batch being padded (ragged tensors, a failed job):
+        # chunking gets its own copy.
+        self.tokenizer: Any = copy.deepcopy(self._model.tokenizer)
         # torch releases the GIL while encoding, but one model must not encode two batches at once.
         self._lock = threading.Lock()
 

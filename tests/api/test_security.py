@@ -30,6 +30,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/v1/auth/me"): ANY,
     ("POST", "/v1/query"): ANY,
     ("POST", "/v1/query/stream"): ANY,
+    ("POST", "/v1/search"): ANY,
     ("GET", "/v1/corpora"): ANY,
     ("GET", "/v1/conversations"): ANY,
     ("POST", "/v1/conversations"): ANY,
@@ -177,6 +178,23 @@ async def test_reader_never_gets_chunks_from_an_ungranted_corpus(world: World) -
     ) as response:
         raw = "".join([part async for part in response.aiter_text()])
     assert "private.md" not in raw and "violet" not in raw
+
+
+async def test_search_never_returns_chunks_from_an_ungranted_corpus(world: World) -> None:
+    query = {"query": "What colour is the private widget?", "k": 10}
+
+    async def sources(who: str, **extra: Any) -> set[str]:
+        response = await world.client.post("/v1/search", json={**query, **extra}, headers=world.auth(who))
+        assert response.status_code == 200, response.text
+        return {Path(result["source"]).stem for result in response.json()["results"]}
+
+    assert await sources("admin") == {"shared", "private"}
+    assert await sources("alice") == {"shared"}
+    assert await sources("bob") == set()
+    named = await world.client.post(
+        "/v1/search", json={**query, "corpus": "private"}, headers=world.auth("alice")
+    )
+    assert named.status_code == 404  # not 403: the corpus's existence does not leak
 
 
 async def test_conversations_are_private_to_their_owner(world: World) -> None:

@@ -17,6 +17,10 @@ RRF_K = 60
 LEGACY_COLLECTION = "lore_chunks"
 
 
+# Weights of the dense and the sparse ranking in RRF; equal weights are plain RRF.
+EQUAL_WEIGHTS = (1.0, 1.0)
+
+
 def prefetch_limit(k: int) -> int:
     """Candidates each ranking contributes to RRF in a hybrid top-``k`` search."""
     return max(4 * k, 20)
@@ -74,12 +78,21 @@ class VectorStore(ABC):
 
     @abstractmethod
     async def search(
-        self, name: str, *, dense: Sequence[float] | None, sparse: SparseVector | None, k: int
+        self,
+        name: str,
+        *,
+        dense: Sequence[float] | None,
+        sparse: SparseVector | None,
+        k: int,
+        weights: tuple[float, float] = EQUAL_WEIGHTS,
+        rrf_k: int = RRF_K,
     ) -> list[SearchHit]:
         """Top ``k`` chunks of collection ``name``.
 
-        With both vectors the two rankings are fused with RRF inside the store; with one, that
-        ranking alone.
+        With both vectors the two rankings are fused with RRF inside the store; Qdrant weights a
+        ranking by dividing its ranks: a chunk at rank r (from 1) gets ``1 / (r / weight + rrf_k - 1)``
+        (``weights``: dense, sparse; equal weights are plain RRF; ``rrf_k``: RRF's constant). With one
+        vector, that ranking alone.
         """
 
     @abstractmethod

@@ -21,6 +21,7 @@ import qdrant_edge as qe
 
 from core.components.vectorstore.base import (
     DENSE_VECTOR,
+    EQUAL_WEIGHTS,
     INDEXED_FIELDS,
     LEGACY_COLLECTION,
     RRF_K,
@@ -188,9 +189,16 @@ class EdgeVectorStore(VectorStore):
         await self._update(name, lambda: qe.UpdateOperation.delete_points_by_filter(selector))
 
     async def search(
-        self, name: str, *, dense: Sequence[float] | None, sparse: SparseVector | None, k: int
+        self,
+        name: str,
+        *,
+        dense: Sequence[float] | None,
+        sparse: SparseVector | None,
+        k: int,
+        weights: tuple[float, float] = EQUAL_WEIGHTS,
+        rrf_k: int = RRF_K,
     ) -> list[SearchHit]:
-        request = _query_request(dense=dense, sparse=sparse, k=k)
+        request = _query_request(dense=dense, sparse=sparse, k=k, weights=weights, rrf_k=rrf_k)
         found = await self._read(name, lambda shard: shard.query(request))
         return [SearchHit.from_payload(point.score, point.payload or {}) for point in found]
 
@@ -327,7 +335,14 @@ def _match(field: str, value: str) -> qe.FieldCondition:
     return qe.FieldCondition(field, match=qe.MatchValue(value))
 
 
-def _query_request(*, dense: Sequence[float] | None, sparse: SparseVector | None, k: int) -> qe.QueryRequest:
+def _query_request(
+    *,
+    dense: Sequence[float] | None,
+    sparse: SparseVector | None,
+    k: int,
+    weights: tuple[float, float],
+    rrf_k: int,
+) -> qe.QueryRequest:
     # IDF over the collection's live points: Edge's collection-wide statistics go on counting
     # deleted points until segments are vacuumed, and an empty filter counts live points only.
     sparse_params = qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter()))
@@ -346,7 +361,7 @@ def _query_request(*, dense: Sequence[float] | None, sparse: SparseVector | None
                 qe.Prefetch(limit=candidates, query=sparse_query, params=sparse_params),
             ],
             # The stub's ScoringQueryType names Fusion but not its Rrf class, which Edge accepts.
-            query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]
+            query=qe.Fusion.Rrf(k=rrf_k, weights=list(weights)),  # type: ignore[arg-type]
             with_payload=True,
         )
     if dense_query is not None:

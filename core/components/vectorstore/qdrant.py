@@ -14,6 +14,7 @@ from qdrant_client.http.exceptions import ApiException
 
 from core.components.vectorstore.base import (
     DENSE_VECTOR,
+    EQUAL_WEIGHTS,
     INDEXED_FIELDS,
     LEGACY_COLLECTION,
     RRF_K,
@@ -152,7 +153,14 @@ class QdrantVectorStore(VectorStore):
             await self._client.delete(name, models.FilterSelector(filter=selector), wait=True)
 
     async def search(
-        self, name: str, *, dense: Sequence[float] | None, sparse: SparseVector | None, k: int
+        self,
+        name: str,
+        *,
+        dense: Sequence[float] | None,
+        sparse: SparseVector | None,
+        k: int,
+        weights: tuple[float, float] = EQUAL_WEIGHTS,
+        rrf_k: int = RRF_K,
     ) -> list[SearchHit]:
         # IDF over the collection's live points, as the Edge backend does (needs Qdrant 1.19+).
         sparse_params = models.SearchParams(idf=models.IdfCorpusParams(corpus=models.Filter()))
@@ -171,7 +179,10 @@ class QdrantVectorStore(VectorStore):
                         ),
                     ],
                     # Not FusionQuery(RRF): that uses Qdrant's default k of 2.
-                    query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                    # Equal weights are sent as none, which Qdrant servers before weighted RRF accept.
+                    query=models.RrfQuery(
+                        rrf=models.Rrf(k=rrf_k, weights=None if weights == EQUAL_WEIGHTS else list(weights))
+                    ),
                     limit=k,
                     with_payload=True,
                 )

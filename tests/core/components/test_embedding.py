@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,31 @@ def test_bfloat16_vectors_match_float32() -> None:
     assert float((a * b).sum(axis=1).min()) > 0.99
     # The nearest text of each is itself in both precisions.
     assert list((a @ b.T).argmax(axis=1)) == [0, 1, 2]
+
+
+def test_chunking_while_encoding_does_not_break_batches(embedder: Embedder) -> None:
+    # Given texts of many lengths, so every batch needs padding,
+    texts = [" ".join(["word"] * n) for n in range(1, 97)]
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def chunk() -> None:
+        while not done.is_set():
+            try:
+                embedder.token_offsets("A chunking call tokenizes without padding. " * 40)
+            except BaseException as exc:  # reported by the assertion below
+                failures.append(exc)
+
+    # when the pipeline's extract threads tokenize while batches are encoded,
+    workers = [threading.Thread(target=chunk) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        vectors = [embedder.embed_sync(texts) for _ in range(5)]
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join()
+    # then every batch is embedded and chunking saw no error.
+    assert failures == []
+    assert all(len(batch) == len(texts) for batch in vectors)

@@ -418,3 +418,41 @@ def test_bm25_documents_carry_saturated_term_frequencies_and_queries_unit_weight
     assert query.indices == fox.indices
     assert query.values == [1.0]
     assert encoder.embed_documents(["the and of it"])[0].indices == []
+
+
+async def test_hybrid_search_weights_each_ranking(store: VectorStore) -> None:
+    points = make_points(
+        random.Random(5), corpus="alpha", source="a.txt", texts=["copper valve", "river bridge"]
+    )
+    await store.upsert(coll("alpha"), points)
+    top = points[0]
+
+    hits = await store.search(
+        coll("alpha"),
+        dense=top.dense,
+        sparse=encoder.embed_query("copper"),
+        k=2,
+        weights=(0.5, 2.0),
+        rrf_k=60,
+    )
+
+    # Qdrant's weighted RRF divides each rank by its ranking's weight: 1 / (rank / weight + 60 - 1),
+    # with dense weight 0.5 and sparse weight 2.
+    assert [hit.chunk_id for hit in hits] == [top.chunk.id, points[1].chunk.id]
+    assert hits[0].score == pytest.approx(1 / (1 / 0.5 + 59) + 1 / (1 / 2 + 59))
+    assert hits[1].score == pytest.approx(1 / (2 / 0.5 + 59))
+
+
+async def test_hybrid_search_takes_the_rrf_constant(store: VectorStore) -> None:
+    points = make_points(
+        random.Random(5), corpus="alpha", source="a.txt", texts=["copper valve", "river bridge"]
+    )
+    await store.upsert(coll("alpha"), points)
+    top = points[0]
+
+    hits = await store.search(
+        coll("alpha"), dense=top.dense, sparse=encoder.embed_query("copper"), k=2, rrf_k=10
+    )
+
+    assert hits[0].score == pytest.approx(2 / 10)
+    assert hits[1].score == pytest.approx(1 / 11)

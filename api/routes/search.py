@@ -1,0 +1,32 @@
+"""Search: the chunks that best match a query, without an answer.
+
+Scoped and limited as questions are: the caller's corpus grants bound the search, and it shares
+the query rate limit.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.auth.dependencies import ReaderPrincipal
+from api.corpora.service import read_scope
+from api.dependencies import ResourcesDep
+from api.ops.ratelimit import QueryRateLimit
+from api.schemas import ErrorResponse, SearchRequest, SearchResponse, SearchResultPublic
+from retrieval import service
+
+router = APIRouter(prefix="/v1", tags=["query"], dependencies=[QueryRateLimit])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorResponse, "description": "The corpus does not exist (for this caller)"},
+    422: {"model": ErrorResponse, "description": "Invalid query or parameters"},
+    429: {"model": ErrorResponse, "description": "Rate limit exceeded: retry after Retry-After seconds"},
+    503: {"model": ErrorResponse, "description": "A backend (vector store, embedder) is unavailable"},
+}
+
+
+@router.post("/search", response_model=SearchResponse, responses=_ERRORS, summary="Find matching chunks")
+async def search(body: SearchRequest, principal: ReaderPrincipal, resources: ResourcesDep) -> SearchResponse:
+    scope = await read_scope(resources, principal)
+    hits = await service.find(resources, body.query, corpus=body.corpus, k=body.k, allowed_corpora=scope)
+    return SearchResponse(results=[SearchResultPublic.from_domain(hit) for hit in hits])

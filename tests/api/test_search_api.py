@@ -1,0 +1,79 @@
+"""POST /v1/search: matching chunks without an answer, with a question's limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from core.settings import Settings
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="module")
+async def client(
+    tmp_path_factory: pytest.TempPathFactory, user_key: Callable[..., Any]
+) -> AsyncIterator[httpx.AsyncClient]:
+    root = tmp_path_factory.mktemp("search")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "widgets.md").write_text("# Widgets\n\nThe Alpha widget is blue and weighs three grams.\n")
+    (docs / "bridges.md").write_text("# Bridges\n\nThe river bridge opened in 1890.\n")
+    settings = Settings(data_dir=root / "lore", retrieval={"max_question_chars": 100})
+    key = await user_key(settings, "reader", role="reader", grants=("handbook",))
+    from core.resources import open_resources
+    from ingestion.pipeline import ingest_paths
+
+    async with open_resources(settings, with_llm=False) as resources:
+        await ingest_paths(resources, [docs], corpus="handbook")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://lore.test", timeout=120, headers=headers
+        ) as c:
+            yield c
+
+
+async def test_search_returns_the_best_chunks_first(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/search", json={"query": "What colour is the widget?", "k": 2})
+
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert len(results) == 2
+    best = results[0]
+    assert set(best) == {"score", "document_id", "title", "source", "page", "text"}
+    assert "blue" in best["text"] and best["title"] == "Widgets" and best["page"] is None
+    assert best["score"] >= results[1]["score"]
+
+
+async def test_search_in_a_named_corpus(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/search", json={"query": "bridge", "corpus": "handbook", "k": 1})
+
+    assert response.status_code == 200
+    assert [r["title"] for r in response.json()["results"]] == ["Bridges"]
+
+
+async def test_unknown_corpus_is_not_found(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/search", json={"query": "bridge", "corpus": "nowhere", "k": 3})
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("k", [0, 51, None])
+async def test_k_out_of_bounds_is_refused(client: httpx.AsyncClient, k: int | None) -> None:
+    response = await client.post("/v1/search", json={"query": "bridge", "k": k})
+
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("query", ["", "   ", "x" * 101])
+async def test_empty_or_long_query_is_refused(client: httpx.AsyncClient, query: str) -> None:
+    response = await client.post("/v1/search", json={"query": query, "k": 3})
+
+    assert response.status_code == 422
