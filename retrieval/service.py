@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,13 +130,20 @@ def _check_question(resources: Resources, question: str, k: int | None) -> int:
 
 
 async def search(
-    resources: Resources, question: str, *, corpora: Sequence[str], k: int, timings: dict[str, float]
+    resources: Resources,
+    question: str,
+    *,
+    corpora: Sequence[str],
+    k: int,
+    timings: dict[str, float],
+    embedded: Mapping[str, list[float]] | None = None,
 ) -> list[SearchHit]:
     """Top ``k`` chunks for ``question`` within ``corpora``, by the configured retrieval mode.
 
     Only these corpora's collections are queried, each with the question embedded by its own
-    model (once per distinct model); their hits are merged by score, then near-duplicates are
-    collapsed and each document keeps at most ``retrieval.max_chunks_per_document`` chunks.
+    model (once per distinct model; ``embedded`` gives vectors already made, by model name);
+    their hits are merged by score, then near-duplicates are collapsed and each document keeps at
+    most ``retrieval.max_chunks_per_document`` chunks.
     """
     settings = resources.settings.retrieval
     mode = settings.mode
@@ -151,10 +158,11 @@ async def search(
         start = time.perf_counter()
         dense: dict[str, list[float]] = {}
         if mode in ("dense", "hybrid") and serving:
-            models = sorted(set(serving.values()))
+            dense = {m: v for m, v in (embedded or {}).items() if m in serving.values()}
+            models = sorted(set(serving.values()) - set(dense))
             embedders = [await resources.embedder_for(model) for model in models]
             vectors = await asyncio.gather(*(e.embed_query(question) for e in embedders))
-            dense = dict(zip(models, vectors, strict=True))
+            dense.update(zip(models, vectors, strict=True))
         sparse = resources.sparse.embed_query(question) if mode in ("sparse", "hybrid") else None
         timings["embed_ms"] = _ms(start)
         start = time.perf_counter()
@@ -297,7 +305,7 @@ async def _semantic_lookup(
 ) -> tuple[Answer | None, tuple[str, list[float]] | None]:
     """A cached answer to a question close to ``question`` in the same scope, and the lookup's state.
 
-    The question is embedded by the default embedder here; retrieval embeds it again on a miss.
+    The question is embedded by the default embedder here; on a miss, retrieval reuses the vector.
     """
     index = resources.semantic
     if index is None:
@@ -357,7 +365,9 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
             max_chars=resources.settings.retrieval.max_question_chars,
         )
         timings["rewrite_ms"] = _ms(start)
-    hits = await search(resources, query, corpora=list(corpora), k=k, timings=timings)
+    # The semantic cache's lookup embedded the question with the default model already.
+    embedded = {resources.embedder.model_name: semantic[1]} if semantic and query == ask.question else None
+    hits = await search(resources, query, corpora=list(corpora), k=k, timings=timings, embedded=embedded)
     sources = fit_sources(hits, max_chars=_max_source_chars(resources))
     verdicts = dict(check.verdicts)
     if guards.source_injection:

@@ -105,3 +105,27 @@ async def test_the_answer_path_searches_with_the_standalone_question(
     monkeypatch.setattr(resources.settings.retrieval, "followups", "off")
     await service._prepare(resources, ask, {})
     assert searched[-1] == "How heavy is it?"
+
+
+async def test_a_semantic_cache_miss_embeds_the_question_once(
+    resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "gears.md").write_text("# Gears\n\nBevel gears mesh at right angles.\n")
+    await ingest_paths(resources, [docs], corpus="embed-once")
+    assert resources.semantic is not None
+    calls: list[str] = []
+    real = resources.embedder.embed_query
+
+    async def counting(text: str) -> list[float]:
+        calls.append(text)
+        return await real(text)
+
+    monkeypatch.setattr(resources.embedder, "embed_query", counting)
+    prepared = await service._prepare(
+        resources, service.Ask("How do bevel gears mesh?", corpus="embed-once"), {}
+    )
+
+    assert prepared.hits and prepared.semantic is not None
+    assert calls == ["How do bevel gears mesh?"]
