@@ -125,7 +125,7 @@ class JobRunner:
     async def cancel(self, job_id: str) -> bool:
         """Stop a job of this server; False when it runs elsewhere (or nowhere).
 
-        A pending job stops at once. A running one is asked to stop after its current document, as
+        A pending job stops at once. A running one is asked to stop after the documents it is writing, as
         any job is; if it has not stopped within ``cancel_grace_s`` (a document that takes long, a
         crawl waiting on a slow site), its task is cancelled. Raises :class:`ConflictError` for a
         job that is no longer running.

@@ -25,13 +25,18 @@ class SearchRequest(BaseModel):
     k: int = Field(ge=1, le=50, description="Chunks to return.")
 
 
-class SearchResultPublic(BaseModel):
-    score: float = Field(description="Relevance in the retrieval mode's scale (higher is better).")
+class PassagePublic(BaseModel):
+    """A chunk of a document, as search results and citations show it."""
+
     document_id: str
     title: str
     source: str = Field(description="File path or URL of the document.")
     page: int | None = Field(description="Page number (PDF), or null.")
     text: str = Field(description="The chunk's text.")
+
+
+class SearchResultPublic(PassagePublic):
+    score: float = Field(description="Relevance in the retrieval mode's scale (higher is better).")
 
     @classmethod
     def from_domain(cls, hit: SearchHit) -> SearchResultPublic:
@@ -49,13 +54,8 @@ class SearchResponse(BaseModel):
     results: list[SearchResultPublic] = Field(description="Best first.")
 
 
-class CitationPublic(BaseModel):
+class CitationPublic(PassagePublic):
     n: int = Field(description="The source's number in the prompt, as cited in the answer ([n]).")
-    document_id: str
-    title: str
-    source: str = Field(description="File path or URL of the document.")
-    page: int | None = Field(description="Page number (PDF), or null.")
-    text: str = Field(description="The cited passage.")
 
     @classmethod
     def from_domain(cls, citation: Citation) -> CitationPublic:

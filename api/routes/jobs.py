@@ -94,12 +94,12 @@ async def get_job(job_id: str, _: AdminPrincipal, resources: ResourcesDep, runne
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobDetail,
     responses={**_NOT_FOUND, 409: {"model": ErrorResponse, "description": "The job is not running"}},
-    summary="Stop a running job after its current document",
+    summary="Stop a running job after the documents it is writing",
 )
 async def cancel_job(
     job_id: str, _: AdminPrincipal, resources: ResourcesDep, runner: JobRunnerDep
 ) -> JobDetail:
-    """A job stops after its current document; one this server runs stops within a few seconds.
+    """A job stops after the documents it is writing; one this server runs stops within a few seconds.
 
     A job this server accepted but has not started yet stops at once.
     """
