@@ -106,7 +106,7 @@ def cancel_job(job_id: Annotated[str, typer.Argument(help="The running job's ID.
         await request_cancel(sessions, job_id)
 
     _run(main)
-    out.print(f"asked job {job_id} to stop; it stops after its current document")
+    out.print(f"asked job {job_id} to stop; it stops after the documents it is writing")
 
 
 @documents_app.command("list")

@@ -453,13 +453,15 @@ class _JobRun:
             except LoreError as exc:
                 for work in to_write:
                     work.status, work.error = "failed", exc.message
+        # A cancel takes effect after the whole batch: its chunks are written, so each of its
+        # documents is finished (stale chunks dropped, row recorded) rather than left half done.
+        cancelled = False
         for work in batch:
             if work.status is None:
                 await _finish_one(self.resources, work, self.index)
                 work.status = "changed" if work.existed else "new"
-            if await self._record(work):
-                return True
-        return False
+            cancelled = await self._record(work) or cancelled
+        return cancelled
 
     async def _record(self, work: _Work) -> bool:
         """Count and store one document's outcome; True when the job has been asked to stop."""
@@ -546,7 +548,7 @@ async def mark_interrupted_jobs(sessions: async_sessionmaker[AsyncSession]) -> i
 
 
 async def request_cancel(sessions: async_sessionmaker[AsyncSession], job_id: str) -> None:
-    """Ask a running job to stop after its current document."""
+    """Ask a running job to stop after the documents it is writing."""
     async with sessions() as session:
         job = await session.get(IngestionJobRow, job_id)
         if job is None:

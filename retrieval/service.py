@@ -365,8 +365,8 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
             max_chars=resources.settings.retrieval.max_question_chars,
         )
         timings["rewrite_ms"] = _ms(start)
-    # The semantic cache's lookup embedded the question with the default model already.
-    embedded = {resources.embedder.model_name: semantic[1]} if semantic and query == ask.question else None
+    # The semantic cache's lookup (first questions only: query is the question) embedded it already.
+    embedded = {resources.embedder.model_name: semantic[1]} if semantic else None
     hits = await search(resources, query, corpora=list(corpora), k=k, timings=timings, embedded=embedded)
     sources = fit_sources(hits, max_chars=_max_source_chars(resources))
     verdicts = dict(check.verdicts)

@@ -6,7 +6,8 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from core.db.models import DocumentBlocksRow, DocumentRow, IngestionJobRow, utcnow
 from core.resources import Resources, open_resources
@@ -78,8 +79,13 @@ async def test_a_missing_file_waits_out_the_grace(tmp_path: Path) -> None:
         assert still == [None, None]
 
 
-async def test_cancel_stops_the_job_after_the_current_document(resources: Resources, tmp_path: Path) -> None:
+async def test_cancel_stops_the_job_after_the_current_batch(
+    resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     docs = make_docs(tmp_path / "docs", 8)
+    # Small stages, so a batch holds a document or two and the job stops well before its end.
+    monkeypatch.setattr(resources.settings.ingestion, "queue_documents", 1)
+    monkeypatch.setattr(resources.settings.ingestion, "extract_workers", 1)
     pending: list[asyncio.Task[None]] = []
 
     class CancelAfterFirstDocument:
@@ -97,6 +103,10 @@ async def test_cancel_stops_the_job_after_the_current_document(resources: Resour
     async with resources.sessions() as session:
         job = await session.get(IngestionJobRow, summary.job_id)
     assert job is not None and job.state == "cancelled" and job.finished_at is not None
+    # Every chunk written belongs to a recorded document: nothing is left half done.
+    async with resources.sessions() as session:
+        recorded = (await session.execute(select(func.sum(DocumentRow.chunk_count)))).scalar_one()
+    assert await resources.store.count((await corpus_index(resources, "c")).collection) == recorded
 
 
 async def cancel_the_running_job(resources: Resources) -> None:
