@@ -40,14 +40,7 @@ class SearchResultPublic(PassagePublic):
 
     @classmethod
     def from_domain(cls, hit: SearchHit) -> SearchResultPublic:
-        return cls(
-            score=hit.score,
-            document_id=hit.document_id,
-            title=hit.title,
-            source=hit.source,
-            page=hit.page,
-            text=hit.text,
-        )
+        return cls.model_validate(hit, from_attributes=True)
 
 
 class SearchResponse(BaseModel):
@@ -59,14 +52,7 @@ class CitationPublic(PassagePublic):
 
     @classmethod
     def from_domain(cls, citation: Citation) -> CitationPublic:
-        return cls(
-            n=citation.n,
-            document_id=citation.document_id,
-            title=citation.title,
-            source=citation.source,
-            page=citation.page,
-            text=citation.text,
-        )
+        return cls.model_validate(citation, from_attributes=True)
 
 
 class QueryResponse(BaseModel):
