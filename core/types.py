@@ -132,3 +132,5 @@ class Answer:
     refused: bool = False
     # Each guardrail's verdict on this answer (see retrieval/guardrails.py).
     guardrails: dict[str, str] = field(default_factory=dict)
+    # Citations the answer made that its sources do not support: dropped from ``citations``.
+    unsupported_citations: list[Citation] = field(default_factory=list)
