@@ -14,7 +14,7 @@ from api.conversations import service as conversations
 from api.ops.metrics import Metrics
 from api.schemas import CitationPublic
 from core.resources import Resources
-from retrieval.service import CitationsEvent, DoneEvent, StreamEvent, TokenEvent
+from retrieval.service import CitationsEvent, DoneEvent, RefusalEvent, StreamEvent, TokenEvent
 
 
 def record_answer_metrics(
@@ -70,6 +70,10 @@ class Exchange:
         if isinstance(event, CitationsEvent):
             self.citations = [CitationPublic.from_domain(c) for c in event.citations]
             return "citations", [c.model_dump() for c in self.citations]
+        if isinstance(event, RefusalEvent):
+            # The streamed draft is withdrawn; the conversation keeps the refusal instead.
+            self.parts = [event.text]
+            return "refusal", {"answer": event.text}
         self.done, self.status = event, "complete"
         record_answer_metrics(
             self.metrics, cached=event.cached, usage=event.usage, cache_kind=event.cache_kind

@@ -77,15 +77,23 @@ class QueryResponse(BaseModel):
     refused: bool = Field(
         default=False,
         description=(
-            "True when Lore says the documents do not contain the answer (nothing relevant was "
-            "found) or a guardrail refused the question."
+            "True when Lore says the documents do not contain the answer: nothing relevant was "
+            "found, no source came close enough to the question (retrieval.min_confidence), no "
+            "citation of the drafted answer was supported by its source, or a guardrail refused "
+            "the question."
         ),
+    )
+    unsupported_citations: list[CitationPublic] = Field(
+        default_factory=list,
+        description="Citations the answer made that their sources do not support; left out of citations.",
     )
     guardrails: dict[str, str] = Field(
         default_factory=dict,
         description=(
             "Each guardrail's verdict: question_injection (passed, flagged, refused), topics "
-            "(passed, refused), source_injection (passed, or how many sentences were neutralised)."
+            "(passed, refused), source_injection (passed, or how many sentences were neutralised), "
+            "retrieval_confidence (the score against retrieval.min_confidence), groundedness "
+            "(how many citations their sources support)."
         ),
     )
 
@@ -102,6 +110,7 @@ class QueryResponse(BaseModel):
             cache_similarity=answer.cache_similarity,
             refused=answer.refused,
             guardrails=answer.guardrails,
+            unsupported_citations=[CitationPublic.from_domain(c) for c in answer.unsupported_citations],
         )
 
 

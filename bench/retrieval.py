@@ -9,6 +9,12 @@ where its best chunk does). Scores: nDCG@10 with the graded qrels, recall@10, re
 
 ``--data-dir`` keeps the ingested corpus, so a second run embeds nothing (unchanged documents
 are skipped); without it a temporary data dir is used and removed.
+
+``--split train --sweep`` scores hybrid fusion settings (``retrieval.rrf_k`` x
+``retrieval.dense_weight``) on the training queries, which is how Lore's defaults were chosen:
+choosing them on the test queries would overstate the test score.
+
+    python bench/retrieval.py --data-dir /tmp/lore-scifact --split train --sweep
 """
 
 from __future__ import annotations
@@ -84,10 +90,17 @@ async def _ingest(resources: Resources, dataset: Path) -> None:
     )
 
 
-async def _evaluate(resources: Resources, dataset: Path, modes: Sequence[str]) -> dict[str, dict[str, float]]:
+# The fusion settings --sweep tries: RRF's k, and the dense list's weight (the sparse list's is 1).
+SWEEP_RRF_K = (20, 60)
+SWEEP_DENSE_WEIGHT = (1.0, 1.5, 2.0)
+
+
+async def _evaluate(
+    resources: Resources, dataset: Path, modes: Sequence[str], split: str
+) -> dict[str, dict[str, float]]:
     from retrieval.service import search
 
-    qrels = load_qrels(dataset / "qrels" / "test.tsv")
+    qrels = load_qrels(dataset / "qrels" / f"{split}.tsv")
     queries = {
         q["_id"]: q["text"]
         for q in map(json.loads, (dataset / "queries.jsonl").read_text().splitlines())
@@ -113,7 +126,9 @@ async def _evaluate(resources: Resources, dataset: Path, modes: Sequence[str]) -
     return results
 
 
-async def run(dataset: Path, data_dir: Path, modes: Sequence[str]) -> dict[str, dict[str, float]]:
+async def run(
+    dataset: Path, data_dir: Path, modes: Sequence[str], *, split: str = "test", sweep: bool = False
+) -> dict[str, dict[str, float]]:
     from core.resources import open_resources
     from core.settings import Settings
 
@@ -121,7 +136,18 @@ async def run(dataset: Path, data_dir: Path, modes: Sequence[str]) -> dict[str, 
     async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:
         print(f"embedder: {resources.embedder.model_name} ({resources.embedder.dtype})", file=sys.stderr)
         await _ingest(resources, dataset)
-        return await _evaluate(resources, dataset, modes)
+        if not sweep:
+            return await _evaluate(resources, dataset, modes, split)
+        results: dict[str, dict[str, float]] = {}
+        retrieval = resources.settings.retrieval
+        for rrf_k in SWEEP_RRF_K:
+            for weight in SWEEP_DENSE_WEIGHT:
+                retrieval.rrf_k, retrieval.dense_weight, retrieval.sparse_weight = rrf_k, weight, 1.0
+                scores = await _evaluate(resources, dataset, ["hybrid"], split)
+                label = f"hybrid rrf_k={rrf_k} dense_weight={weight}"
+                results[label] = scores["hybrid"]
+                print(label, " ".join(f"{n}={v:.4f}" for n, v in scores["hybrid"].items()), file=sys.stderr)
+        return results
 
 
 def main() -> None:
@@ -131,12 +157,20 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="BEIR SciFact folder")
     parser.add_argument("--data-dir", type=Path, help="keep the ingested corpus here (reused by later runs)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument(
+        "--split", choices=("test", "train"), default="test", help="which qrels to score (default test)"
+    )
+    parser.add_argument("--sweep", action="store_true", help="score a grid of hybrid fusion settings")
     args = parser.parse_args()
     if args.data_dir is not None:
-        results = asyncio.run(run(args.dataset, args.data_dir, args.modes))
+        results = asyncio.run(
+            run(args.dataset, args.data_dir, args.modes, split=args.split, sweep=args.sweep)
+        )
     else:
         with tempfile.TemporaryDirectory(prefix="lore-bench-") as temporary:
-            results = asyncio.run(run(args.dataset, Path(temporary), args.modes))
+            results = asyncio.run(
+                run(args.dataset, Path(temporary), args.modes, split=args.split, sweep=args.sweep)
+            )
     for mode, scores in results.items():
         print(" ".join([mode, *(f"{name}={value:.4f}" for name, value in scores.items())]))
 

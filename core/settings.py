@@ -311,6 +311,25 @@ class RetrievalSettings(BaseModel):
             "fill every source; near-duplicate chunks are collapsed as well."
         ),
     )
+    min_confidence: float = Field(
+        default=0.40,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Refuse without asking the LLM when no sentence of the sources comes this close (cosine) "
+            "to the question. Calibrated on single_topic_web's training questions (bench/refusal.py); "
+            "0 turns the check off."
+        ),
+    )
+    citation_min_support: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "A citation is supported when this share of the citing sentence's content words occur in "
+            "the cited source. Unsupported citations are dropped; an answer with none left is refused."
+        ),
+    )
     followups: Literal["llm", "concatenate", "off"] = Field(
         default="llm",
         description=(

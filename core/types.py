@@ -110,6 +110,11 @@ class Citation:
     page: int | None
     text: str
 
+    @classmethod
+    def from_hit(cls, n: int, hit: SearchHit) -> Citation:
+        """Source ``n`` of a prompt, the search hit it was made from."""
+        return cls(n, hit.document_id, hit.title, hit.source, hit.page, hit.text)
+
 
 @dataclass(slots=True)
 class Answer:

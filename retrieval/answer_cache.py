@@ -103,6 +103,8 @@ def dump_answer(answer: Answer) -> bytes:
         "sources": [dataclasses.asdict(h) for h in answer.sources],
         "model": answer.model,
         "usage": answer.usage,
+        "refused": answer.refused,
+        "unsupported_citations": [dataclasses.asdict(c) for c in answer.unsupported_citations],
     }
     return json.dumps(payload, ensure_ascii=False).encode()
 
@@ -115,6 +117,8 @@ def load_answer(raw: bytes) -> Answer:
         sources=[SearchHit(**{**h, "headings": tuple(h.get("headings") or ())}) for h in payload["sources"]],
         model=payload["model"],
         usage=payload.get("usage") or {},
+        refused=payload.get("refused", False),
+        unsupported_citations=[Citation(**c) for c in payload.get("unsupported_citations") or ()],
         cached=True,
         cache_kind="exact",
     )

@@ -1,9 +1,10 @@
-"""Citation mapping: which numbered sources an answer cites (pure)."""
+"""Citation checking: which numbered sources an answer cites, and whether they support it (pure)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from core.types import Citation, SearchHit
 
@@ -78,34 +79,83 @@ def content_words(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1}
 
 
-def attribute_by_overlap(answer: str, sources: Sequence[SearchHit], *, min_share: float = 0.3) -> list[int]:
-    """Sources (1-based) whose text holds at least ``min_share`` of the answer's content words.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_LEADING_MARKERS = re.compile(r"^((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)\s*")
 
-    Used when a small model answers from the sources without writing [n] markers. The best
-    source comes first.
-    """
-    words = content_words(_MARKER.sub(" ", answer))
+
+def answer_sentences(answer: str) -> list[str]:
+    """The answer's sentences; markers written after a sentence's full stop stay with that sentence."""
+    sentences: list[str] = []
+    for part in _SENTENCE_END.split(answer):
+        part = part.strip()
+        if not part:
+            continue
+        if sentences and (leading := _LEADING_MARKERS.match(part)):
+            sentences[-1] += " " + leading.group(1).strip()
+            part = part[leading.end() :]
+        if part:
+            sentences.append(part)
+    return sentences
+
+
+def support(sentence: str, source_text: str) -> float:
+    """Share of ``sentence``'s content words (markers aside) that ``source_text`` holds too."""
+    words = content_words(_MARKER.sub(" ", sentence))
     if not words:
-        return []
-    scored = []
-    for n, hit in enumerate(sources, start=1):
-        share = len(words & content_words(hit.text)) / len(words)
-        if share >= min_share:
-            scored.append((share, -n, n))
-    return [n for _, _, n in sorted(scored, reverse=True)]
+        return 1.0
+    return len(words & content_words(source_text)) / len(words)
 
 
-def map_citations(answer: str, sources: Sequence[SearchHit]) -> list[Citation]:
-    """Citations for ``answer``: its valid [n] markers, else the sources its words come from."""
-    numbers = cited_numbers(answer, len(sources)) or attribute_by_overlap(answer, sources)
-    return [
-        Citation(
-            n=n,
-            document_id=sources[n - 1].document_id,
-            title=sources[n - 1].title,
-            source=sources[n - 1].source,
-            page=sources[n - 1].page,
-            text=sources[n - 1].text,
-        )
-        for n in numbers
-    ]
+@dataclass(frozen=True, slots=True)
+class CitationCheck:
+    """The answer's citations split by whether their sources support the sentences citing them.
+
+    ``invalid`` counts markers naming no provided source (e.g. [7] with five sources).
+    """
+
+    supported: list[Citation]
+    unsupported: list[Citation]
+    invalid: int = 0
+
+    def verdict(self) -> str:
+        cited = len(self.supported) + len(self.unsupported)
+        parts = [f"{len(self.supported)} of {cited} citation(s) supported"]
+        if self.invalid:
+            parts.append(f"{self.invalid} marker(s) naming no source")
+        return "; ".join(parts)
+
+
+def check_citations(answer: str, sources: Sequence[SearchHit], *, min_support: float) -> CitationCheck:
+    """Which sources the answer cites, each checked against the sentences that cite it.
+
+    A sentence's [n] marker is supported when at least ``min_support`` of the sentence's content
+    words occur in source n (an answer of several sentences may cite one source for some facts
+    and another for others, so each sentence is checked on its own). A source cited by several
+    sentences is supported when any of them is. An answer with no markers at all (small models
+    often write none) cites, for each sentence, the source that supports it best, when one
+    supports it at ``min_support``; such an answer has no unsupported citations by construction.
+    """
+    sentences = answer_sentences(answer)
+    cited: dict[int, bool] = {}
+    invalid = 0
+    for sentence in sentences:
+        for match in _MARKER.finditer(sentence):
+            for part in re.split(r"[,;]", match.group(1)):
+                n = int(part)
+                if not 1 <= n <= len(sources):
+                    invalid += 1
+                    continue
+                supported = support(sentence, sources[n - 1].text) >= min_support
+                cited[n] = cited.get(n, False) or supported
+    if not cited and not invalid:
+        for sentence in sentences:
+            shares = [(support(sentence, hit.text), -n) for n, hit in enumerate(sources, 1)]
+            if shares and content_words(sentence):
+                share, negative_n = max(shares)
+                if share >= min_support:
+                    cited.setdefault(-negative_n, True)
+    return CitationCheck(
+        supported=[Citation.from_hit(n, sources[n - 1]) for n, ok in cited.items() if ok],
+        unsupported=[Citation.from_hit(n, sources[n - 1]) for n, ok in cited.items() if not ok],
+        invalid=invalid,
+    )

@@ -20,7 +20,7 @@ from core.errors import InvalidInputError, NotFoundError
 from core.resources import Resources
 from core.types import Answer, CacheKind, Citation, SearchHit
 from retrieval import answer_cache
-from retrieval.citations import map_citations
+from retrieval.citations import CitationCheck, answer_sentences, check_citations
 from retrieval.followup import standalone_question
 from retrieval.guardrails import check_question, neutralise_sources
 from retrieval.prompt import build_messages, fit_sources
@@ -42,6 +42,16 @@ class CitationsEvent:
 
 
 @dataclass(slots=True)
+class RefusalEvent:
+    """The streamed answer is withdrawn: no citation of it was supported by its sources.
+
+    ``text`` replaces what was streamed so far.
+    """
+
+    text: str
+
+
+@dataclass(slots=True)
 class DoneEvent:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
@@ -53,7 +63,7 @@ class DoneEvent:
     guardrails: dict[str, str] = field(default_factory=dict)
 
 
-StreamEvent = TokenEvent | CitationsEvent | DoneEvent
+StreamEvent = TokenEvent | CitationsEvent | RefusalEvent | DoneEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +273,7 @@ def diversify(hits: Sequence[SearchHit], *, k: int, max_per_document: int) -> li
     return taken
 
 
-def _max_source_chars(resources: Resources) -> int:
+def max_source_chars(resources: Resources) -> int:
     llm = resources.settings.llm
     return max(1000, (llm.context_tokens - llm.max_tokens - _PROMPT_OVERHEAD_TOKENS) * _CHARS_PER_TOKEN)
 
@@ -368,17 +378,50 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
     # The semantic cache's lookup (first questions only: query is the question) embedded it already.
     embedded = {resources.embedder.model_name: semantic[1]} if semantic else None
     hits = await search(resources, query, corpora=list(corpora), k=k, timings=timings, embedded=embedded)
-    sources = fit_sources(hits, max_chars=_max_source_chars(resources))
+    sources = fit_sources(hits, max_chars=max_source_chars(resources))
     verdicts = dict(check.verdicts)
     if guards.source_injection:
         sources, removed = neutralise_sources(sources)
         verdicts["source_injection"] = f"neutralised {removed} sentence(s)" if removed else "passed"
-    return _Prepared(hits, sources, key, None, semantic, guardrails=verdicts)
+    refusal = None
+    threshold = resources.settings.retrieval.min_confidence
+    if threshold > 0 and sources:
+        start = time.perf_counter()
+        vector = semantic[1] if semantic else await resources.embedder.embed_query(query)
+        confidence = await retrieval_confidence(resources, vector, sources)
+        timings["confidence_ms"] = _ms(start)
+        low = confidence < threshold
+        verdicts["retrieval_confidence"] = f"{confidence:.3f} {'below' if low else 'at or above'} {threshold}"
+        refusal = LOW_CONFIDENCE_ANSWER if low else None
+    return _Prepared(hits, sources, key, None, semantic, guardrails=verdicts, refusal=refusal)
+
+
+# Sentences of the sources compared with the question for retrieval confidence, at most.
+_MAX_CONFIDENCE_SENTENCES = 32
+
+
+async def retrieval_confidence(
+    resources: Resources, question: Sequence[float], sources: Sequence[SearchHit]
+) -> float:
+    """How close the sources come to the question: the best cosine between it and one sentence.
+
+    One sentence, not a whole chunk: a chunk on the right topic is close to any question about
+    that topic, while the sentence holding an answer is usually closer to its question than any
+    sentence of a chunk that lacks it (measured on single_topic_web: docs/retrieval.md).
+    Sentences of fewer than three words are skipped. Vectors are unit length, so cosine is a dot.
+    """
+    sentences = [
+        sentence for hit in sources for sentence in answer_sentences(hit.text) if len(sentence.split()) >= 3
+    ][:_MAX_CONFIDENCE_SENTENCES]
+    if not sentences:
+        return 0.0
+    vectors = await resources.embedder.embed(sentences)
+    return max(sum(a * b for a, b in zip(vector, question, strict=True)) for vector in vectors)
 
 
 def _messages(resources: Resources, ask: Ask, sources: list[SearchHit]) -> list[Message]:
     return build_messages(
-        ask.question, sources, max_source_chars=_max_source_chars(resources), history=ask.history
+        ask.question, sources, max_source_chars=max_source_chars(resources), history=ask.history
     )
 
 
@@ -399,7 +442,7 @@ async def answer(resources: Resources, ask: Ask) -> Answer:
         return Answer(
             answer=prepared.refusal or NO_SOURCES_ANSWER,
             citations=[],
-            sources=[],
+            sources=prepared.hits,
             model="",
             timings=timings,
             refused=True,
@@ -409,21 +452,54 @@ async def answer(resources: Resources, ask: Ask) -> Answer:
     llm = resources.llm
     completion = await llm.complete(_messages(resources, ask, prepared.sources))
     timings["generate_ms"] = _ms(start)
+    check = _check(resources, completion.text, prepared)
+    refused = _unsupported(completion.text, check)
     timings["total_ms"] = _ms(total)
     result = Answer(
-        answer=completion.text.strip(),
-        citations=map_citations(completion.text, prepared.sources),
+        answer=UNSUPPORTED_ANSWER if refused else completion.text.strip(),
+        citations=check.supported,
         sources=prepared.hits,
         model=completion.model,
         timings=timings,
         usage=completion.usage,
+        refused=refused,
         guardrails=prepared.guardrails,
+        unsupported_citations=check.unsupported,
     )
     await _save(resources, prepared, result)
     return result
 
 
 NO_SOURCES_ANSWER = "The documents do not contain an answer to this question: nothing relevant was found."
+LOW_CONFIDENCE_ANSWER = (
+    "The documents do not appear to contain an answer to this question: "
+    "no passage found comes close enough to it."
+)
+UNSUPPORTED_ANSWER = (
+    "The documents do not appear to contain an answer to this question: "
+    "the answer drafted from them was not supported by the passages it cited."
+)
+# The model saying, as its prompt asks, that the sources lack the answer.
+_MODEL_REFUSAL = re.compile(
+    r"\b(?:sources?|documents?|context|passages?|texts?)\s+(?:provided\s+|given\s+)?(?:do|does)\s+not\s+"
+    r"(?:contain|mention|include|provide|say|state|specify)|\bno (?:information|mention)\b",
+    re.IGNORECASE,
+)
+
+
+def _check(resources: Resources, text: str, prepared: _Prepared) -> CitationCheck:
+    """The answer's citations checked against their sources; the verdict goes in the guardrails."""
+    check = check_citations(
+        text, prepared.sources, min_support=resources.settings.retrieval.citation_min_support
+    )
+    prepared.guardrails["groundedness"] = check.verdict()
+    return check
+
+
+def _unsupported(text: str, check: CitationCheck) -> bool:
+    """True when Lore should refuse the drafted answer: nothing of it is supported, or the model
+    itself said the sources lack the answer."""
+    return not check.supported or _MODEL_REFUSAL.search(text) is not None
 
 
 async def stream_answer(resources: Resources, ask: Ask) -> AsyncIterator[StreamEvent]:
@@ -449,6 +525,7 @@ async def _stream(
             cached=True,
             cache_kind=prepared.cached.cache_kind,
             cache_similarity=prepared.cached.cache_similarity,
+            refused=prepared.cached.refused,
             guardrails=prepared.guardrails,
         )
         return
@@ -469,12 +546,27 @@ async def _stream(
         yield TokenEvent(text)
     timings["generate_ms"] = _ms(start)
     text = "".join(parts)
-    citations = map_citations(text, prepared.sources)
-    yield CitationsEvent(citations)
+    check = _check(resources, text, prepared)
+    refused = _unsupported(text, check)
+    if refused:
+        yield RefusalEvent(UNSUPPORTED_ANSWER)
+    yield CitationsEvent(check.supported)
     timings["total_ms"] = _ms(total)
-    # Only a stream that ran to its end is cached: a client that left mid-way never gets here.
-    await _save(resources, prepared, Answer(text.strip(), citations, prepared.hits, llm.model, dict(timings)))
     # The server's own counts when it sends them (vLLM does); else both backends stream one token
     # per piece, so the count of pieces is the completion's length.
     usage = reported or {"completion_tokens": len(parts)}
-    yield DoneEvent(model=llm.model, timings=timings, usage=usage, guardrails=prepared.guardrails)
+    result = Answer(
+        UNSUPPORTED_ANSWER if refused else text.strip(),
+        check.supported,
+        prepared.hits,
+        llm.model,
+        dict(timings),
+        usage=usage,
+        refused=refused,
+        unsupported_citations=check.unsupported,
+    )
+    # Only a stream that ran to its end is cached: a client that left mid-way never gets here.
+    await _save(resources, prepared, result)
+    yield DoneEvent(
+        model=llm.model, timings=timings, usage=usage, refused=refused, guardrails=prepared.guardrails
+    )

@@ -86,9 +86,11 @@ async def query(
     responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream"}, **_ERRORS},
     summary="Ask a question; the answer streams as Server-Sent Events",
     description=(
-        "Events: `token` (data: the text piece, JSON string) as the model writes, then `citations` "
-        "(data: JSON list of citations), then `done` (data: model, timings, and `cached`: whether the "
-        "answer came from the cache, `cache_kind`: exact or semantic, `cache_similarity`). A failure "
+        "Events: `token` (data: the text piece, JSON string) as the model writes, then `refusal` "
+        "(data: `answer`) only when no citation of the streamed draft was supported by its source: "
+        "the text replaces the draft; then `citations` (data: JSON list of supported citations), "
+        "then `done` (data: model, timings, `cached`: whether the answer came from the cache, "
+        "`cache_kind`: exact or semantic, `cache_similarity`, `refused`, `guardrails`). A failure "
         "after the stream started ends it with an `error` event (data: code, message, status). "
         "With a `conversation_id` the exchange is saved after the stream ends, without delaying "
         "it; a client that disconnects cancels the generation and the partial answer is saved as such."

@@ -68,7 +68,10 @@ async def test_query_returns_answer_with_citations_and_timings(client: httpx.Asy
     assert Path(citation["source"]).name == "widgets.md"
     assert body["timings"]["total_ms"] > 0
     assert body["refused"] is False
-    assert body["guardrails"] == {"question_injection": "passed", "source_injection": "passed"}
+    assert body["guardrails"]["question_injection"] == "passed"
+    assert body["guardrails"]["source_injection"] == "passed"
+    assert body["guardrails"]["retrieval_confidence"].endswith("at or above 0.4")
+    assert body["guardrails"]["groundedness"].startswith(f"{len(body['citations'])} of ")
 
 
 async def test_a_close_question_is_answered_from_the_cache_and_says_so(client: httpx.AsyncClient) -> None:
@@ -90,7 +93,9 @@ def parse_sse(raw: str) -> list[tuple[str, object]]:
 
 async def test_stream_sends_tokens_then_citations_then_done(client: httpx.AsyncClient) -> None:
     async with client.stream(
-        "POST", "/v1/query/stream", json={"question": "How should widgets be cleaned?", "corpus": "handbook"}
+        "POST",
+        "/v1/query/stream",
+        json={"question": "How much does the Alpha widget weigh?", "corpus": "handbook"},
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -99,11 +104,15 @@ async def test_stream_sends_tokens_then_citations_then_done(client: httpx.AsyncC
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "token" and kinds.count("token") > 1
     assert kinds[-2:] == ["citations", "done"]
-    assert set(kinds) == {"token", "citations", "done"}
-    citations = events[-2][1]
-    assert isinstance(citations, list) and citations
-    done = events[-1][1]
-    assert isinstance(done, dict) and "first_token_ms" in done["timings"]
+    assert set(kinds) <= {"token", "refusal", "citations", "done"}, raw
+    citations, done = events[-2][1], events[-1][1]
+    assert isinstance(citations, list) and isinstance(done, dict)
+    assert "first_token_ms" in done["timings"]
+    if "refusal" in kinds:
+        # the 135M model's draft cited nothing its sources hold: withdrawn, right before citations
+        assert kinds[-3] == "refusal" and citations == [] and done["refused"] is True
+    else:
+        assert citations and done["refused"] is False
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 from core.types import SearchHit
-from retrieval.citations import cited_numbers, map_citations
+from retrieval.citations import answer_sentences, check_citations, cited_numbers
 from retrieval.prompt import build_messages, fit_sources
 
 
@@ -36,16 +36,48 @@ def test_cited_numbers_reads_markers_and_ignores_unknown_sources() -> None:
 
 
 def test_citations_map_to_the_numbered_sources() -> None:
-    sources = [hit(1, "alpha"), hit(2, "beta", page=4)]
-    citations = map_citations("Beta is the answer [2].", sources)
-    assert [(c.n, c.document_id, c.page, c.text) for c in citations] == [(2, "d2", 4, "beta")]
+    sources = [hit(1, "alpha"), hit(2, "beta is the answer", page=4)]
+    check = check_citations("Beta is the answer [2].", sources, min_support=0.5)
+    assert [(c.n, c.document_id, c.page, c.text) for c in check.supported] == [
+        (2, "d2", 4, "beta is the answer")
+    ]
+    assert check.unsupported == []
 
 
-def test_answer_without_markers_is_attributed_by_word_overlap() -> None:
+def test_answer_without_markers_is_attributed_sentence_by_sentence() -> None:
     sources = [
         hit(1, "Lore stores vectors in Qdrant Edge."),
         hit(2, "Answers stream over server-sent events."),
     ]
-    citations = map_citations("Answers stream over server-sent events", sources)
-    assert [c.n for c in citations] == [2]
-    assert map_citations("Completely unrelated words here", sources) == []
+    check = check_citations("Answers stream over server-sent events", sources, min_support=0.5)
+    assert [c.n for c in check.supported] == [2]
+    two = "Lore stores vectors in Qdrant Edge. Answers stream over server-sent events."
+    both = check_citations(two, sources, min_support=0.5)
+    assert [c.n for c in both.supported] == [1, 2]
+    assert check_citations("Completely unrelated words here", sources, min_support=0.5).supported == []
+
+
+def test_a_citation_whose_source_does_not_hold_its_sentence_is_unsupported() -> None:
+    sources = [hit(1, "The warranty lasts two years from purchase."), hit(2, "Returns need a receipt.")]
+    check = check_citations(
+        "The warranty lasts two years [1]. Refunds are paid in gold bars within an hour [2].",
+        sources,
+        min_support=0.5,
+    )
+    assert [c.n for c in check.supported] == [1]
+    assert [c.n for c in check.unsupported] == [2]
+    assert check.verdict() == "1 of 2 citation(s) supported"
+
+
+def test_markers_naming_no_source_are_counted_not_cited() -> None:
+    check = check_citations("Alpha beta [7].", [hit(1, "alpha beta")], min_support=0.5)
+    assert check.supported == [] and check.unsupported == [] and check.invalid == 1
+    assert "1 marker(s) naming no source" in check.verdict()
+
+
+def test_markers_after_a_full_stop_belong_to_the_sentence_before() -> None:
+    assert answer_sentences("Alpha holds. [1] Beta holds too [2].\nGamma.") == [
+        "Alpha holds. [1]",
+        "Beta holds too [2].",
+        "Gamma.",
+    ]
