@@ -2,9 +2,48 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import UTC, datetime
 
-from core.types import Answer, CacheKind, Citation, SearchHit
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.types import Answer, CacheKind, Citation, SearchFilter, SearchHit
+
+
+class SearchFilters(BaseModel):
+    """Which documents a search or an answer may draw on; applied inside the vector store's query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: list[str] = Field(
+        default_factory=list, max_length=100, description="Only these documents (file paths or URLs, exact)."
+    )
+    doc_type: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Only these formats: pdf, markdown, html, text, docx, pptx, xlsx, csv, email.",
+    )
+    date_from: datetime | None = Field(
+        default=None,
+        description=(
+            "Only documents dated at or after this (ISO 8601). A document's date is its file's "
+            "modification time or its page's Last-Modified header, else when it was first indexed."
+        ),
+    )
+    date_to: datetime | None = Field(default=None, description="Only documents dated at or before this.")
+
+    def to_domain(self) -> SearchFilter:
+        return SearchFilter(
+            sources=tuple(self.source),
+            doc_types=tuple(self.doc_type),
+            modified_from=_seconds(self.date_from),
+            modified_to=_seconds(self.date_to),
+        )
+
+
+def _seconds(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 class QueryRequest(BaseModel):
@@ -17,12 +56,14 @@ class QueryRequest(BaseModel):
         default=None,
         description="A conversation of yours to continue: its turns inform the answer, which is saved in it.",
     )
+    filters: SearchFilters | None = Field(default=None, description="Limit the sources to these documents.")
 
 
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, description="What to find, in plain language.")
     corpus: str | None = Field(default=None, description="Corpus to search; null searches every corpus.")
     k: int = Field(ge=1, le=50, description="Chunks to return.")
+    filters: SearchFilters | None = Field(default=None, description="Limit the results to these documents.")
 
 
 class PassagePublic(BaseModel):

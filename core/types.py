@@ -30,10 +30,16 @@ class Chunk:
     title: str
     page: int | None = None
     headings: tuple[str, ...] = ()
+    # The document's format (pdf, markdown, html, text, ...) and date (Unix seconds: the source's
+    # own modification time when known, else when the content was first indexed), for filters.
+    doc_type: str = ""
+    modified: int | None = None
 
     def payload(self) -> dict[str, Any]:
         """The payload stored beside the vectors."""
         return {
+            "doc_type": self.doc_type,
+            "modified": self.modified,
             "chunk_id": self.id,
             "document_id": self.document_id,
             "corpus": self.corpus,
@@ -58,7 +64,39 @@ class Chunk:
             title=str(payload.get("title") or ""),
             page=payload.get("page"),
             headings=tuple(payload.get("headings") or ()),
+            doc_type=str(payload.get("doc_type") or ""),
+            modified=payload.get("modified"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """Which chunks a search may return, applied inside the vector store's query.
+
+    Each part left empty matches everything: ``sources``, any of these source URIs; ``doc_types``,
+    any of these formats; ``modified_from``/``modified_to``, a document date (Unix seconds) in that
+    inclusive range.
+    """
+
+    sources: tuple[str, ...] = ()
+    doc_types: tuple[str, ...] = ()
+    modified_from: int | None = None
+    modified_to: int | None = None
+
+    def __bool__(self) -> bool:
+        return (
+            bool(self.sources or self.doc_types)
+            or self.modified_from is not None
+            or (self.modified_to is not None)
+        )
+
+    def key(self) -> dict[str, Any]:
+        """The filter as plain data, for cache keys."""
+        return {
+            "sources": sorted(self.sources),
+            "doc_types": sorted(self.doc_types),
+            "modified": [self.modified_from, self.modified_to],
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ from core.indexing import IndexConfig, collection_alias, collection_name
 from core.resources import Resources
 from core.types import Chunk, ChunkPoint
 from ingestion.chunking import CHUNKER_VERSION, chunk_blocks
-from ingestion.extract import SUPPORTED_SUFFIXES, Block, ExtractedDocument, extract
+from ingestion.extract import SUPPORTED_SUFFIXES, Block, ExtractedDocument, extract, kind_of
 from ingestion.formats.document import pack_blocks
 
 
@@ -100,11 +100,15 @@ class Source:
     path: Path | None = None
     data: bytes | None = None
     not_modified: bool = False
+    # The source's own modification time when its fetcher knows it (a file's mtime, a page's
+    # Last-Modified header); chunks carry it as the document's date for search filters.
+    modified: datetime | None = None
 
     @classmethod
     def from_path(cls, path: Path) -> Source:
         resolved = path.resolve()
-        return cls(source=str(resolved), name=resolved.name, path=resolved)
+        mtime = datetime.fromtimestamp(resolved.stat().st_mtime, tz=UTC)
+        return cls(source=str(resolved), name=resolved.name, path=resolved, modified=mtime)
 
     def size(self) -> int:
         if self.data is not None:
@@ -739,14 +743,32 @@ def _prepare_chunks(
     except Exception as exc:
         # A parser bug on one odd file must fail that document, never the job.
         raise ExtractionError(f"the file could not be read: {type(exc).__name__}: {exc}") from exc
-    chunks = make_chunks(index, doc.blocks, doc_id=doc_id, source=src.source, title=doc.title)
+    chunks = make_chunks(
+        index,
+        doc.blocks,
+        doc_id=doc_id,
+        source=src.source,
+        title=doc.title,
+        doc_type=kind_of(src.name),
+        modified=int((src.modified or utcnow()).timestamp()),
+    )
     return chunks, doc, pack_blocks(doc.blocks)
 
 
 def make_chunks(
-    index: CorpusIndex, blocks: Sequence[Block], *, doc_id: str, source: str, title: str
+    index: CorpusIndex,
+    blocks: Sequence[Block],
+    *,
+    doc_id: str,
+    source: str,
+    title: str,
+    doc_type: str = "",
+    modified: int | None = None,
 ) -> list[Chunk]:
-    """A document's chunks as the corpus's chunker config and embedder's tokenizer make them."""
+    """A document's chunks as the corpus's chunker config and embedder's tokenizer make them.
+
+    ``doc_type`` and ``modified`` (Unix seconds) are the document's format and date, for filters.
+    """
     pieces = chunk_blocks(
         blocks,
         index.embedder,
@@ -764,6 +786,8 @@ def make_chunks(
             title=title,
             page=piece.page,
             headings=piece.headings,
+            doc_type=doc_type,
+            modified=modified,
         )
         for i, piece in enumerate(pieces)
     ]

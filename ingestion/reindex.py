@@ -263,7 +263,9 @@ async def _document_chunks(
     async with resources.sessions() as session:
         stored = await session.get(DocumentBlocksRow, doc.id)
     if stored is not None:
-        chunks = await asyncio.to_thread(_rechunk, new, doc, stored.data)
+        # The document's format and date are not in its row: they come from its serving chunks.
+        serving = await resources.store.chunks(old, document_id=doc.id) if old is not None else []
+        chunks = await asyncio.to_thread(_rechunk, new, doc, stored.data, serving[0] if serving else None)
         return chunks, new.signature
     # Without stored blocks its chunks stay as they are, re-embedded: the signature keeps the
     # chunker part it had, so a later ingest re-chunks it from its source if the config changed.
@@ -272,8 +274,16 @@ async def _document_chunks(
     return chunks, ":".join([*chunker, new.config.model])
 
 
-def _rechunk(new: CorpusIndex, doc: DocumentRow, packed: bytes) -> list[Chunk]:
-    return make_chunks(new, unpack_blocks(packed), doc_id=doc.id, source=doc.source, title=doc.title)
+def _rechunk(new: CorpusIndex, doc: DocumentRow, packed: bytes, serving: Chunk | None) -> list[Chunk]:
+    return make_chunks(
+        new,
+        unpack_blocks(packed),
+        doc_id=doc.id,
+        source=doc.source,
+        title=doc.title,
+        doc_type=serving.doc_type if serving else "",
+        modified=serving.modified if serving else int(doc.updated_at.timestamp()),
+    )
 
 
 async def _switch(

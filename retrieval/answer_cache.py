@@ -33,9 +33,11 @@ def _scope_material(
     embedding_model: str,
     llm_model: str,
     generation: Mapping[str, object],
+    filter: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     return {
         "corpora": sorted(corpora.items()),
+        "filter": filter,
         "k": k,
         "mode": mode,
         "embedding": embedding_model,
@@ -58,6 +60,7 @@ def answer_key(
     embedding_model: str,
     llm_model: str,
     generation: Mapping[str, object],
+    filter: Mapping[str, object] | None = None,
 ) -> str:
     """Cache key of an answer to ``question`` over ``corpora`` (name -> version)."""
     material = _scope_material(
@@ -67,6 +70,7 @@ def answer_key(
         embedding_model=embedding_model,
         llm_model=llm_model,
         generation=generation,
+        filter=filter,
     )
     return f"answer:{_digest({**material, 'q': normalise_question(question)})}"
 
@@ -79,6 +83,7 @@ def scope_key(
     embedding_model: str,
     llm_model: str,
     generation: Mapping[str, object],
+    filter: Mapping[str, object] | None = None,
 ) -> str:
     """Semantic cache scope: everything an answer key covers except the question.
 
@@ -92,6 +97,7 @@ def scope_key(
         embedding_model=embedding_model,
         llm_model=llm_model,
         generation=generation,
+        filter=filter,
     )
     return _digest(material)
 

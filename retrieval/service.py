@@ -18,7 +18,7 @@ from core.components.llm import Message
 from core.db.models import CorpusRow
 from core.errors import InvalidInputError, NotFoundError
 from core.resources import Resources
-from core.types import Answer, CacheKind, Citation, SearchHit
+from core.types import Answer, CacheKind, Citation, SearchFilter, SearchHit
 from retrieval import answer_cache
 from retrieval.citations import CitationCheck, answer_sentences, check_citations
 from retrieval.followup import standalone_question
@@ -81,6 +81,7 @@ class Ask:
     allowed_corpora: frozenset[str] | None = None
     history: tuple[Message, ...] = ()
     use_cache: bool = True
+    filter: SearchFilter | None = None
 
 
 def _ms(start: float) -> float:
@@ -147,6 +148,7 @@ async def search(
     k: int,
     timings: dict[str, float],
     embedded: Mapping[str, list[float]] | None = None,
+    filter: SearchFilter | None = None,
 ) -> list[SearchHit]:
     """Top ``k`` chunks for ``question`` within ``corpora``, by the configured retrieval mode.
 
@@ -185,6 +187,7 @@ async def search(
                     k=candidates,
                     weights=weights,
                     rrf_k=settings.rrf_k,
+                    filter=filter,
                 )
                 for collection, model in serving.items()
             )
@@ -201,16 +204,18 @@ async def find(
     corpus: str | None,
     k: int,
     allowed_corpora: frozenset[str] | None = None,
+    filter: SearchFilter | None = None,
 ) -> list[SearchHit]:
     """The ``k`` best chunks for ``query``, without an answer: checked and scoped as a question is.
 
-    A corpus outside ``allowed_corpora`` (None: unrestricted) is reported as missing.
+    A corpus outside ``allowed_corpora`` (None: unrestricted) is reported as missing; ``filter``
+    limits the chunks to some documents, inside the store's query.
     """
     k = _check_question(resources, query, k)
     corpora = await resolve_corpora(resources, corpus, allowed=allowed_corpora)
     if not corpora:
         return []
-    return await search(resources, query, corpora=list(corpora), k=k, timings={})
+    return await search(resources, query, corpora=list(corpora), k=k, timings={}, filter=filter)
 
 
 # Candidates fetched from the store per result asked for (see search()).
@@ -293,25 +298,35 @@ class _Prepared:
     refusal: str | None = None
 
 
-def _scope(resources: Resources, corpora: dict[str, Target], k: int) -> dict[str, Any]:
+def _scope(
+    resources: Resources, corpora: dict[str, Target], k: int, chosen: SearchFilter | None
+) -> dict[str, Any]:
     settings = resources.settings
     return {
         "corpora": {name: target.version for name, target in corpora.items()},
+        # Different documents, different answer: a filtered question has its own cache entries.
+        "filter": chosen.key() if chosen else None,
         "k": k,
         "mode": settings.retrieval.mode,
         # A corpus's model changes only with its version (a re-index's switch); named for clarity.
         "embedding_model": ",".join(sorted({target.model for target in corpora.values()})),
         "llm_model": resources.llm.model,
-        "generation": {"max_tokens": settings.llm.max_tokens, "temperature": settings.llm.temperature},
+        "generation": {
+            "max_tokens": settings.llm.max_tokens,
+            "temperature": settings.llm.temperature,
+            # what decides a refusal
+            "min_confidence": settings.retrieval.min_confidence,
+            "citation_min_support": settings.retrieval.citation_min_support,
+        },
     }
 
 
-def _cache_key(resources: Resources, question: str, corpora: dict[str, Target], k: int) -> str:
-    return answer_cache.answer_key(question, **_scope(resources, corpora, k))
+def _cache_key(resources: Resources, ask: Ask, corpora: dict[str, Target], k: int) -> str:
+    return answer_cache.answer_key(ask.question, **_scope(resources, corpora, k, ask.filter))
 
 
 async def _semantic_lookup(
-    resources: Resources, question: str, corpora: dict[str, Target], k: int
+    resources: Resources, ask: Ask, corpora: dict[str, Target], k: int
 ) -> tuple[Answer | None, tuple[str, list[float]] | None]:
     """A cached answer to a question close to ``question`` in the same scope, and the lookup's state.
 
@@ -320,8 +335,8 @@ async def _semantic_lookup(
     index = resources.semantic
     if index is None:
         return None, None
-    scope = answer_cache.scope_key(**_scope(resources, corpora, k))
-    vector = await resources.embedder.embed_query(question)
+    scope = answer_cache.scope_key(**_scope(resources, corpora, k, ask.filter))
+    vector = await resources.embedder.embed_query(ask.question)
     threshold = resources.settings.cache.semantic_threshold
     for match in await index.nearest(scope, vector, threshold=threshold):
         # The answer may have expired or been evicted from the cache before its index entry.
@@ -350,7 +365,7 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
         return _Prepared([], [], None, None, guardrails=check.verdicts, refusal=check.refusal)
     # History changes the answer, so only first questions are cached.
     cacheable = ask.use_cache and not ask.history
-    key = _cache_key(resources, ask.question, corpora, k) if cacheable else None
+    key = _cache_key(resources, ask, corpora, k) if cacheable else None
     if key is not None and (raw := await resources.cache.get(key)) is not None:
         exact = answer_cache.load_answer(raw)
         exact.guardrails = check.verdicts
@@ -360,7 +375,7 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
     semantic = None
     if key is not None and resources.semantic is not None:
         start = time.perf_counter()
-        cached, semantic = await _semantic_lookup(resources, ask.question, corpora, k)
+        cached, semantic = await _semantic_lookup(resources, ask, corpora, k)
         timings["semantic_cache_ms"] = _ms(start)
         if cached is not None:
             cached.guardrails = check.verdicts
@@ -377,7 +392,9 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
         timings["rewrite_ms"] = _ms(start)
     # The semantic cache's lookup (first questions only: query is the question) embedded it already.
     embedded = {resources.embedder.model_name: semantic[1]} if semantic else None
-    hits = await search(resources, query, corpora=list(corpora), k=k, timings=timings, embedded=embedded)
+    hits = await search(
+        resources, query, corpora=list(corpora), k=k, timings=timings, embedded=embedded, filter=ask.filter
+    )
     sources = fit_sources(hits, max_chars=max_source_chars(resources))
     verdicts = dict(check.verdicts)
     if guards.source_injection:

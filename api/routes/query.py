@@ -56,7 +56,8 @@ async def build_ask(resources: Resources, principal: Principal, body: QueryReque
             )
             history = await conversations.history(session, conversation_id=row.id)
             corpus = corpus if corpus is not None else row.corpus
-    return Ask(body.question, corpus=corpus, k=body.k, allowed_corpora=scope, history=history)
+    chosen = body.filters.to_domain() if body.filters else None
+    return Ask(body.question, corpus=corpus, k=body.k, allowed_corpora=scope, history=history, filter=chosen)
 
 
 @router.post("/query", response_model=QueryResponse, responses=_ERRORS, summary="Ask a question")

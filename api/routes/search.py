@@ -28,5 +28,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 @router.post("/search", response_model=SearchResponse, responses=_ERRORS, summary="Find matching chunks")
 async def search(body: SearchRequest, principal: ReaderPrincipal, resources: ResourcesDep) -> SearchResponse:
     scope = await read_scope(resources, principal)
-    hits = await service.find(resources, body.query, corpus=body.corpus, k=body.k, allowed_corpora=scope)
+    chosen = body.filters.to_domain() if body.filters else None
+    hits = await service.find(
+        resources, body.query, corpus=body.corpus, k=body.k, allowed_corpora=scope, filter=chosen
+    )
     return SearchResponse(results=[SearchResultPublic.from_domain(hit) for hit in hits])

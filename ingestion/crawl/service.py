@@ -11,6 +11,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from sqlalchemy import select
 
@@ -96,7 +98,10 @@ async def crawl(
     async def emit(page: Page) -> None:
         # Waits while the pipeline is full: fetching runs ahead of embedding by a bounded amount.
         data, name = page.data, page.record.name
-        await pending.put(Source(source=page.url, name=name, data=data or b"", not_modified=data is None))
+        modified = http_date(page.record.last_modified)
+        await pending.put(
+            Source(source=page.url, name=name, data=data or b"", not_modified=data is None, modified=modified)
+        )
 
     async with HttpFetcher(settings, guard) as fetcher:
         crawler = Crawler(
@@ -196,3 +201,14 @@ async def _indexed(resources: Resources, corpus: str) -> dict[str, tuple[str, st
             for source, digest, signature in rows
             if source.split("://", 1)[0] in SCHEMES
         }
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date header (e.g. Last-Modified) as an aware datetime; None when absent or malformed."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -77,3 +77,28 @@ async def test_empty_or_long_query_is_refused(client: httpx.AsyncClient, query: 
     response = await client.post("/v1/search", json={"query": query, "k": 3})
 
     assert response.status_code == 422
+
+
+async def test_search_filters_by_source_type_and_date(client: httpx.AsyncClient) -> None:
+    everything = (await client.post("/v1/search", json={"query": "widget bridge", "k": 5})).json()["results"]
+    bridges = next(r["source"] for r in everything if r["title"] == "Bridges")
+
+    async def titles(filters: dict[str, object]) -> list[str]:
+        body = {"query": "What colour is the widget?", "k": 5, "filters": filters}
+        response = await client.post("/v1/search", json=body)
+        assert response.status_code == 200, response.text
+        return [r["title"] for r in response.json()["results"]]
+
+    assert await titles({"source": [bridges]}) == ["Bridges"]
+    assert set(await titles({"doc_type": ["markdown"]})) == {"Widgets", "Bridges"}
+    assert await titles({"doc_type": ["pdf"]}) == []
+    # the files were written moments ago: their modification time is their date
+    assert set(await titles({"date_from": "2020-01-01T00:00:00Z"})) == {"Widgets", "Bridges"}
+    assert await titles({"date_to": "2020-01-01T00:00:00Z"}) == []
+
+
+async def test_unknown_filter_fields_are_refused(client: httpx.AsyncClient) -> None:
+    body = {"query": "widget", "k": 1, "filters": {"author": ["x"]}}
+    response = await client.post("/v1/search", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_input"

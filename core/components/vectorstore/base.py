@@ -5,12 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 
-from core.types import Chunk, ChunkPoint, SearchHit, SparseVector
+from core.types import Chunk, ChunkPoint, SearchFilter, SearchHit, SparseVector
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "bm25"
 # Payload fields that searches and deletes filter by; each gets a keyword payload index.
-INDEXED_FIELDS = ("corpus", "document_id", "source")
+INDEXED_FIELDS = ("corpus", "document_id", "source", "doc_type")
+# The document date (Unix seconds) that searches filter by range; it gets an integer index.
+DATE_FIELD = "modified"
 # RRF's k constant, as in the original paper. Qdrant's own default is 2, so both backends pass it.
 RRF_K = 60
 # The single collection of Lore before collections per corpus: its presence means an old data dir.
@@ -86,8 +88,12 @@ class VectorStore(ABC):
         k: int,
         weights: tuple[float, float] = EQUAL_WEIGHTS,
         rrf_k: int = RRF_K,
+        filter: SearchFilter | None = None,
     ) -> list[SearchHit]:
-        """Top ``k`` chunks of collection ``name``.
+        """Top ``k`` chunks of collection ``name`` (those ``filter`` admits, when given).
+
+        The filter is part of the store's query (each prefetch's too), so a filtered search still
+        returns ``k`` chunks when the collection holds that many matching ones.
 
         With both vectors the two rankings are fused with RRF inside the store; Qdrant weights a
         ranking by dividing its ranks: a chunk at rank r (from 1) gets ``1 / (r / weight + rrf_k - 1)``

@@ -20,6 +20,7 @@ from typing import TypeVar
 import qdrant_edge as qe
 
 from core.components.vectorstore.base import (
+    DATE_FIELD,
     DENSE_VECTOR,
     EQUAL_WEIGHTS,
     INDEXED_FIELDS,
@@ -31,7 +32,7 @@ from core.components.vectorstore.base import (
     prefetch_limit,
 )
 from core.errors import BackendError, ConfigurationError, InvalidInputError, StoreLockedError
-from core.types import Chunk, ChunkPoint, SearchHit, SparseVector
+from core.types import Chunk, ChunkPoint, SearchFilter, SearchHit, SparseVector
 
 LOCK_FILE = "lore.lock"
 ALIASES_FILE = "aliases.json"
@@ -197,8 +198,11 @@ class EdgeVectorStore(VectorStore):
         k: int,
         weights: tuple[float, float] = EQUAL_WEIGHTS,
         rrf_k: int = RRF_K,
+        filter: SearchFilter | None = None,
     ) -> list[SearchHit]:
-        request = _query_request(dense=dense, sparse=sparse, k=k, weights=weights, rrf_k=rrf_k)
+        request = _query_request(
+            dense=dense, sparse=sparse, k=k, weights=weights, rrf_k=rrf_k, selector=_edge_filter(filter)
+        )
         found = await self._read(name, lambda shard: shard.query(request))
         return [SearchHit.from_payload(point.score, point.payload or {}) for point in found]
 
@@ -321,6 +325,22 @@ def _add_payload_indexes(shard: qe.EdgeShard) -> None:
     for field in INDEXED_FIELDS:
         if field not in indexed:
             shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+    if DATE_FIELD not in indexed:
+        shard.update(qe.UpdateOperation.create_field_index(DATE_FIELD, qe.PayloadSchemaType.Integer))
+
+
+def _edge_filter(chosen: SearchFilter | None) -> qe.Filter | None:
+    if not chosen:
+        return None
+    must: list[qe.FieldCondition] = []
+    if chosen.sources:
+        must.append(qe.FieldCondition("source", match=qe.MatchAny(list(chosen.sources))))
+    if chosen.doc_types:
+        must.append(qe.FieldCondition("doc_type", match=qe.MatchAny(list(chosen.doc_types))))
+    if chosen.modified_from is not None or chosen.modified_to is not None:
+        span = qe.RangeFloat(gte=chosen.modified_from, lte=chosen.modified_to)
+        must.append(qe.FieldCondition(DATE_FIELD, range=span))
+    return qe.Filter(must=list(must))
 
 
 def _edge_point(point: ChunkPoint) -> qe.Point:
@@ -342,6 +362,7 @@ def _query_request(
     k: int,
     weights: tuple[float, float],
     rrf_k: int,
+    selector: qe.Filter | None = None,
 ) -> qe.QueryRequest:
     # IDF over the collection's live points: Edge's collection-wide statistics go on counting
     # deleted points until segments are vacuumed, and an empty filter counts live points only.
@@ -357,15 +378,18 @@ def _query_request(
         return qe.QueryRequest(
             limit=k,
             prefetches=[
-                qe.Prefetch(limit=candidates, query=dense_query),
-                qe.Prefetch(limit=candidates, query=sparse_query, params=sparse_params),
+                qe.Prefetch(limit=candidates, query=dense_query, filter=selector),
+                qe.Prefetch(limit=candidates, query=sparse_query, params=sparse_params, filter=selector),
             ],
             # The stub's ScoringQueryType names Fusion but not its Rrf class, which Edge accepts.
             query=qe.Fusion.Rrf(k=rrf_k, weights=list(weights)),  # type: ignore[arg-type]
+            filter=selector,
             with_payload=True,
         )
     if dense_query is not None:
-        return qe.QueryRequest(limit=k, query=dense_query, with_payload=True)
+        return qe.QueryRequest(limit=k, query=dense_query, filter=selector, with_payload=True)
     if sparse_query is not None:
-        return qe.QueryRequest(limit=k, query=sparse_query, params=sparse_params, with_payload=True)
+        return qe.QueryRequest(
+            limit=k, query=sparse_query, params=sparse_params, filter=selector, with_payload=True
+        )
     raise InvalidInputError("a search needs a dense vector, a sparse vector or both")

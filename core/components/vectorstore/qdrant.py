@@ -13,6 +13,7 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ApiException
 
 from core.components.vectorstore.base import (
+    DATE_FIELD,
     DENSE_VECTOR,
     EQUAL_WEIGHTS,
     INDEXED_FIELDS,
@@ -25,7 +26,7 @@ from core.components.vectorstore.base import (
 )
 from core.errors import BackendError, ConfigurationError, InvalidInputError
 from core.settings import VectorStoreSettings
-from core.types import Chunk, ChunkPoint, SearchHit, SparseVector
+from core.types import Chunk, ChunkPoint, SearchFilter, SearchHit, SparseVector
 
 # Points per upsert request: keeps requests far below the server's 32 MiB default limit.
 _UPSERT_BATCH = 256
@@ -99,6 +100,10 @@ class QdrantVectorStore(VectorStore):
                         await self._client.create_payload_index(
                             name, field, models.PayloadSchemaType.KEYWORD, wait=True
                         )
+                if DATE_FIELD not in info.payload_schema:
+                    await self._client.create_payload_index(
+                        name, DATE_FIELD, models.PayloadSchemaType.INTEGER, wait=True
+                    )
         return created
 
     async def drop_collection(self, name: str) -> None:
@@ -161,7 +166,9 @@ class QdrantVectorStore(VectorStore):
         k: int,
         weights: tuple[float, float] = EQUAL_WEIGHTS,
         rrf_k: int = RRF_K,
+        filter: SearchFilter | None = None,
     ) -> list[SearchHit]:
+        selector = _server_filter(filter)
         # IDF over the collection's live points, as the Edge backend does (needs Qdrant 1.19+).
         sparse_params = models.SearchParams(idf=models.IdfCorpusParams(corpus=models.Filter()))
         sparse_query = (
@@ -173,9 +180,15 @@ class QdrantVectorStore(VectorStore):
                 response = await self._client.query_points(
                     name,
                     prefetch=[
-                        models.Prefetch(query=list(dense), using=DENSE_VECTOR, limit=candidates),
                         models.Prefetch(
-                            query=sparse_query, using=SPARSE_VECTOR, limit=candidates, params=sparse_params
+                            query=list(dense), using=DENSE_VECTOR, limit=candidates, filter=selector
+                        ),
+                        models.Prefetch(
+                            query=sparse_query,
+                            using=SPARSE_VECTOR,
+                            limit=candidates,
+                            params=sparse_params,
+                            filter=selector,
                         ),
                     ],
                     # Not FusionQuery(RRF): that uses Qdrant's default k of 2.
@@ -183,12 +196,18 @@ class QdrantVectorStore(VectorStore):
                     query=models.RrfQuery(
                         rrf=models.Rrf(k=rrf_k, weights=None if weights == EQUAL_WEIGHTS else list(weights))
                     ),
+                    query_filter=selector,
                     limit=k,
                     with_payload=True,
                 )
             elif dense is not None:
                 response = await self._client.query_points(
-                    name, query=list(dense), using=DENSE_VECTOR, limit=k, with_payload=True
+                    name,
+                    query=list(dense),
+                    using=DENSE_VECTOR,
+                    query_filter=selector,
+                    limit=k,
+                    with_payload=True,
                 )
             elif sparse_query is not None:
                 response = await self._client.query_points(
@@ -196,6 +215,7 @@ class QdrantVectorStore(VectorStore):
                     query=sparse_query,
                     using=SPARSE_VECTOR,
                     search_params=sparse_params,
+                    query_filter=selector,
                     limit=k,
                     with_payload=True,
                 )
@@ -258,3 +278,17 @@ def _point_struct(point: ChunkPoint) -> models.PointStruct:
 
 def _match(field: str, value: str) -> models.FieldCondition:
     return models.FieldCondition(key=field, match=models.MatchValue(value=value))
+
+
+def _server_filter(chosen: SearchFilter | None) -> models.Filter | None:
+    if not chosen:
+        return None
+    must: list[models.Condition] = []
+    if chosen.sources:
+        must.append(models.FieldCondition(key="source", match=models.MatchAny(any=list(chosen.sources))))
+    if chosen.doc_types:
+        must.append(models.FieldCondition(key="doc_type", match=models.MatchAny(any=list(chosen.doc_types))))
+    if chosen.modified_from is not None or chosen.modified_to is not None:
+        span = models.Range(gte=chosen.modified_from, lte=chosen.modified_to)
+        must.append(models.FieldCondition(key=DATE_FIELD, range=span))
+    return models.Filter(must=must)

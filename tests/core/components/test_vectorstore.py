@@ -7,6 +7,7 @@ what the fast embedded backend shows holds for the Qdrant server too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import re
 import shutil
@@ -22,7 +23,7 @@ from core.errors import BackendError, ConfigurationError, InvalidInputError, Sto
 from core.ids import chunk_id, document_id
 from core.indexing import collection_alias, collection_name
 from core.settings import Settings
-from core.types import Chunk, ChunkPoint, SearchHit
+from core.types import Chunk, ChunkPoint, SearchFilter, SearchHit
 
 REPO = Path(__file__).resolve().parents[3]
 DIM = 8
@@ -456,3 +457,41 @@ async def test_hybrid_search_takes_the_rrf_constant(store: VectorStore) -> None:
 
     assert hits[0].score == pytest.approx(2 / 10)
     assert hits[1].score == pytest.approx(1 / 11)
+
+
+def dated(points: Sequence[ChunkPoint], *, doc_type: str, modified: int) -> list[ChunkPoint]:
+    return [
+        ChunkPoint(dataclasses.replace(p.chunk, doc_type=doc_type, modified=modified), p.dense, p.sparse)
+        for p in points
+    ]
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+async def test_filters_apply_inside_the_query_in_every_mode(store: VectorStore, mode: str) -> None:
+    rng = random.Random(11)
+    # Many chunks that match the query well but fail the filter: a filter applied after the top k
+    # was taken would return fewer than k.
+    noise = dated(
+        make_points(rng, corpus="alpha", source="noise.pdf", texts=["copper valve engine"] * 30),
+        doc_type="pdf",
+        modified=1_600_000_000,
+    )
+    wanted = dated(
+        make_points(rng, corpus="alpha", source="notes.md", texts=["copper", "valve pylon", "engine winter"]),
+        doc_type="markdown",
+        modified=1_700_000_000,
+    )
+    await store.upsert(coll("alpha"), [*noise, *wanted])
+    dense = noise[0].dense if mode != "sparse" else None
+    sparse = encoder.embed_query("copper valve engine") if mode != "dense" else None
+
+    async def found(chosen: SearchFilter) -> set[str]:
+        hits = await store.search(coll("alpha"), dense=dense, sparse=sparse, k=3, filter=chosen)
+        return {hit.source for hit in hits} if len(hits) == 3 else {f"only {len(hits)} hits"}
+
+    assert await found(SearchFilter(doc_types=("markdown",))) == {"notes.md"}
+    assert await found(SearchFilter(sources=("notes.md",))) == {"notes.md"}
+    assert await found(SearchFilter(modified_from=1_650_000_000)) == {"notes.md"}
+    assert await found(SearchFilter(modified_to=1_650_000_000)) == {"noise.pdf"}
+    assert await found(SearchFilter(doc_types=("pdf",), modified_from=1_650_000_000)) == {"only 0 hits"}
+    assert await found(SearchFilter()) == {"noise.pdf"}
