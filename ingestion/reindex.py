@@ -34,6 +34,7 @@ from core.errors import BackendError, ConflictError, InvalidInputError, LoreErro
 from core.indexing import IndexConfig, collection_alias, collection_name, corpus_collections
 from core.resources import Resources
 from core.types import Chunk
+from ingestion.extract import kind_of
 from ingestion.formats.document import unpack_blocks
 from ingestion.pipeline import (
     CorpusIndex,
@@ -281,9 +282,18 @@ def _rechunk(new: CorpusIndex, doc: DocumentRow, packed: bytes, serving: Chunk |
         doc_id=doc.id,
         source=doc.source,
         title=doc.title,
-        doc_type=serving.doc_type if serving else "",
-        modified=serving.modified if serving else int(doc.updated_at.timestamp()),
+        doc_type=(serving.doc_type if serving else "") or _doc_type(doc.source),
+        modified=(serving.modified if serving else None) or int(doc.updated_at.timestamp()),
     )
+
+
+def _doc_type(source: str) -> str:
+    """A document's format from its source's suffix (chunks made before chunks carried it)."""
+    try:
+        return kind_of(source)
+    except LoreError:
+        # a crawled page's URL often has no suffix: crawls read HTML
+        return "html" if source.startswith(("http://", "https://")) else ""
 
 
 async def _switch(
