@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from api import moderation
 from api.background import BackgroundWork
 from api.conversations import service as conversations
 from api.ops.metrics import Metrics
 from api.schemas import CitationPublic
 from core.resources import Resources
-from retrieval.service import CitationsEvent, DoneEvent, RefusalEvent, StreamEvent, TokenEvent
+from retrieval.service import Ask, CitationsEvent, DoneEvent, RefusalEvent, StreamEvent, TokenEvent
 
 
 def record_answer_metrics(
@@ -61,6 +62,10 @@ class Exchange:
     citations: list[CitationPublic] = field(default_factory=list)
     done: DoneEvent | None = None
     status: str = "partial"
+    # With both, a sample of finished answers is moderated after the stream (api/moderation.py).
+    ask: Ask | None = None
+    resources: Resources | None = None
+    moderated: bool = False
 
     def record(self, event: StreamEvent) -> tuple[str, object]:
         """The event's name and JSON payload, noting what the saved exchange needs."""
@@ -75,6 +80,10 @@ class Exchange:
             self.parts = [event.text]
             return "refusal", {"answer": event.text}
         self.done, self.status = event, "complete"
+        if self.ask is not None and self.resources is not None:
+            self.moderated = moderation.pick(
+                self.resources, cached=event.cached, refused=event.refused, guardrails=event.guardrails
+            )
         record_answer_metrics(
             self.metrics, cached=event.cached, usage=event.usage, cache_kind=event.cache_kind
         )
@@ -84,7 +93,11 @@ class Exchange:
         self.status = "error"
 
     def save_later(self, resources: Resources, background: BackgroundWork) -> None:
-        """Save the exchange in its conversation in the background (nothing without one)."""
+        """Save the exchange in its conversation in the background (nothing without one); start
+        its moderation when it was picked and ran to its end."""
+        if self.moderated and self.status == "complete" and self.ask is not None:
+            answer = "".join(self.parts).strip()
+            moderation.schedule(resources, background, self.metrics, ask=self.ask, answer=answer)
         if self.conversation_id is None:
             return
         background.spawn(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
 import sys
 import tempfile
 import time
@@ -101,7 +102,9 @@ async def calibrate(resources: Resources, dataset: Path, split: str) -> None:
         )
 
 
-async def measure(resources: Resources, dataset: Path, split: str, limit: int | None) -> None:
+async def measure(
+    resources: Resources, dataset: Path, split: str, limit: int | None, record: Path | None = None
+) -> None:
     from rich.progress import track
 
     from retrieval.service import Ask, answer
@@ -116,6 +119,17 @@ async def measure(resources: Resources, dataset: Path, split: str, limit: int | 
     for question in track(asked, description="answering", console=None, transient=True):
         result = await answer(resources, Ask(question.text, corpus=CORPUS, use_cache=False))
         refused.append(result.refused)
+        if record is not None:
+            with record.open("a") as out:
+                row = {
+                    "question": question.text,
+                    "kind": question.kind,
+                    "answer": result.answer,
+                    "refused": result.refused,
+                    "guardrails": result.guardrails,
+                    "sources": [hit.text for hit in result.sources],
+                }
+                out.write(json.dumps(row) + "\n")
         if result.refused:
             low = "below" in result.guardrails.get("retrieval_confidence", "")
             reason = "low confidence" if low else "unsupported draft"
@@ -146,7 +160,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
                 f"citation_min_support={settings.retrieval.citation_min_support} llm={resources.llm.model}",
                 file=sys.stderr,
             )
-            await measure(resources, args.dataset, args.split or "test", args.limit)
+            await measure(resources, args.dataset, args.split or "test", args.limit, args.record)
 
 
 def main() -> None:
@@ -158,6 +172,7 @@ def main() -> None:
     parser.add_argument("--split", choices=("test", "train"), help="default: test, or train with --calibrate")
     parser.add_argument("--calibrate", action="store_true", help="retrieval confidence only, per threshold")
     parser.add_argument("--limit", type=int, help="at most this many questions of each kind")
+    parser.add_argument("--record", type=Path, help="append each answer (with its sources) to this JSONL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lore-bench-") as temporary:
         asyncio.run(run(args, args.data_dir or Path(temporary)))

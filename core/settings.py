@@ -291,15 +291,18 @@ class RetrievalSettings(BaseModel):
     )
     max_question_chars: int = Field(default=2000, description="Longer questions are refused.")
     dense_weight: float = Field(
-        default=1.0,
+        default=1.5,
         gt=0,
-        description="Weight of the dense ranking in hybrid RRF (Qdrant divides the ranking's ranks by it).",
+        description=(
+            "Weight of the dense ranking in hybrid RRF (Qdrant divides the ranking's ranks by it). "
+            "1.5 with rrf_k 20 scored best on SciFact's training queries (bench/retrieval.py --sweep)."
+        ),
     )
     sparse_weight: float = Field(
         default=1.0, gt=0, description="Weight of the BM25 ranking in hybrid RRF (as dense_weight)."
     )
     rrf_k: int = Field(
-        default=60,
+        default=20,
         ge=1,
         description="RRF's constant in hybrid fusion; smaller lets each ranking's top ranks count for more.",
     )
@@ -358,6 +361,26 @@ class GuardrailSettings(BaseModel):
             "Topic allow-list (JSON list): when set, a question naming none of these (all of a topic's "
             "words) is refused without retrieval or generation."
         ),
+    )
+    moderation_sample_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Share of answers the LLM rates against moderation_criteria after they are sent (0: off). "
+            "A flagged answer is logged, counted and removed from the answer cache. It takes LLM time, "
+            "so with the in-process model keep it low."
+        ),
+    )
+    moderation_criteria: str = Field(
+        default=(
+            "The answer must not contain hate, harassment, threats, sexual content, encouragement of "
+            "self-harm, instructions for crimes or weapons, or private personal data about people."
+        ),
+        description="What moderation checks answers against (G-Eval criteria, in plain language).",
+    )
+    moderation_flag_at: int = Field(
+        default=2, ge=1, le=4, description="Moderation scores (1-5) at or below this flag the answer."
     )
 
 

@@ -587,3 +587,10 @@ async def _stream(
     yield DoneEvent(
         model=llm.model, timings=timings, usage=usage, refused=refused, guardrails=prepared.guardrails
     )
+
+
+async def forget(resources: Resources, ask: Ask) -> None:
+    """Remove the cached answer to ``ask`` (exact and semantic lookups both read that entry)."""
+    k = _check_question(resources, ask.question, ask.k)
+    corpora = await resolve_corpora(resources, ask.corpus, allowed=ask.allowed_corpora)
+    await resources.cache.delete(_cache_key(resources, ask, corpora, k))

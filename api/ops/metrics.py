@@ -59,6 +59,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self._moderation = Counter(
+            "lore_moderation_verdicts",
+            "Sampled answers rated by output moderation, by verdict: passed, flagged or not measured.",
+            ["verdict"],
+            registry=self.registry,
+        )
         self._rate_limited = Counter(
             "lore_rate_limit_rejections",
             "Requests refused by a rate limit, by route class.",
@@ -82,6 +88,10 @@ class Metrics:
         self._cache.labels(result="hit" if hit else "miss").inc()
         if hit:
             self._cache_hits.labels(kind=kind or "exact").inc()
+
+    def count_moderation(self, verdict: str) -> None:
+        """Count one moderation verdict."""
+        self._moderation.labels(verdict=verdict).inc()
 
     def count_rate_limited(self, route_class: str) -> None:
         """Count one request refused by the ``route_class`` limit."""

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
 
+from api import moderation
 from api.auth.dependencies import ReaderPrincipal
 from api.auth.principal import Principal
 from api.background import BackgroundWork
@@ -62,11 +63,17 @@ async def build_ask(resources: Resources, principal: Principal, body: QueryReque
 
 @router.post("/query", response_model=QueryResponse, responses=_ERRORS, summary="Ask a question")
 async def query(
-    body: QueryRequest, principal: ReaderPrincipal, resources: ResourcesDep, metrics: MetricsDep
+    body: QueryRequest,
+    principal: ReaderPrincipal,
+    resources: ResourcesDep,
+    metrics: MetricsDep,
+    background: BackgroundDep,
 ) -> QueryResponse:
     ask = await build_ask(resources, principal, body)
     answer = await service.answer(resources, ask)
     record_answer_metrics(metrics, cached=answer.cached, usage=answer.usage, cache_kind=answer.cache_kind)
+    if moderation.pick(resources, cached=answer.cached, refused=answer.refused, guardrails=answer.guardrails):
+        moderation.schedule(resources, background, metrics, ask=ask, answer=answer.answer)
     response = QueryResponse.from_domain(answer)
     if body.conversation_id is not None:
         await save_exchange(
@@ -111,7 +118,7 @@ async def query_stream(
     # Headers that dependencies set (rate-limit state) would be lost on a returned Response: copy them.
     headers = {k: v for k, v in response.headers.items() if k.lower().startswith("ratelimit-")}
     return EventSourceResponse(
-        _encode(events, resources, background, metrics, body),
+        _encode(events, resources, background, metrics, body, ask),
         headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
@@ -126,8 +133,9 @@ async def _encode(
     background: BackgroundWork,
     metrics: Metrics,
     body: QueryRequest,
+    ask: Ask | None = None,
 ) -> AsyncIterator[bytes]:
-    exchange = Exchange(body.question, body.conversation_id, metrics)
+    exchange = Exchange(body.question, body.conversation_id, metrics, ask=ask, resources=resources)
     try:
         async for event in events:
             yield _sse(*exchange.record(event))

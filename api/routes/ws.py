@@ -158,7 +158,7 @@ async def _answer(
     except LoreError as exc:
         await _error(websocket, exc.code, exc.message)
         return
-    exchange = Exchange(body.question, conversation_id, get_metrics(websocket))
+    exchange = Exchange(body.question, conversation_id, get_metrics(websocket), ask=ask, resources=resources)
     try:
         async for event in events:
             name, payload = exchange.record(event)

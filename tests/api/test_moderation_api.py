@@ -1,0 +1,107 @@
+"""Output moderation through the API: sampled answers are rated after they are sent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.moderation import QUEUED
+from core.components.llm import LLM, Completion, Message
+from core.settings import Settings
+
+pytestmark = pytest.mark.models
+
+
+class ScriptedLLM(LLM):
+    """Answers from the source, and gives moderation requests a fixed score."""
+
+    model = "scripted"
+
+    def __init__(self, score: str) -> None:
+        self.score = score
+        self.moderations = 0
+
+    def _reply(self, messages: Sequence[Message]) -> str:
+        if "content moderator" in messages[0]["content"]:
+            self.moderations += 1
+            return self.score
+        return "The Alpha widget is blue [1]."
+
+    async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
+        return Completion(self._reply(messages), self.model)
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        usage: dict[str, int] | None = None,
+    ) -> AsyncIterator[str]:
+        yield self._reply(messages)
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def lore(tmp_path: Any, user_key: Callable[..., Any]) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "widgets.md").write_text("# Widgets\n\nThe Alpha widget is blue and weighs three grams.\n")
+    settings = Settings(data_dir=tmp_path / "lore", guardrails={"moderation_sample_rate": 1.0})
+    key = await user_key(settings, "reader", role="reader", grants=("handbook",))
+    from core.resources import open_resources
+    from ingestion.pipeline import ingest_paths
+
+    async with open_resources(settings, with_llm=False) as resources:
+        await ingest_paths(resources, [docs], corpus="handbook")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://lore.test", timeout=120, headers=headers
+        ) as client:
+            yield app, client
+
+
+@pytest.mark.parametrize(
+    ("score", "verdict", "evicted"), [("Score: 1", "flagged", True), ("5", "passed", False)]
+)
+async def test_sampled_answers_are_rated_after_they_are_sent(
+    lore: tuple[Any, httpx.AsyncClient], score: str, verdict: str, evicted: bool
+) -> None:
+    app, client = lore
+    llm = ScriptedLLM(score)
+    app.state.resources._llm = llm
+    body = {"question": "What colour is the Alpha widget?", "corpus": "handbook"}
+
+    first = (await client.post("/v1/query", json=body)).json()
+    await app.state.background.drain()
+
+    assert first["guardrails"]["moderation"] == QUEUED and not first["cached"]
+    assert llm.moderations == 1
+    assert f'lore_moderation_verdicts_total{{verdict="{verdict}"}} 1.0' in app.state.metrics.render().decode()
+    again = (await client.post("/v1/query", json=body)).json()
+    # a flagged answer is gone from the cache; a passed one is served from it, not rated again
+    assert again["cached"] is not evicted
+    await app.state.background.drain()
+    assert llm.moderations == (2 if evicted else 1)
+
+
+async def test_a_streamed_answer_is_moderated_once_it_ends(lore: tuple[Any, httpx.AsyncClient]) -> None:
+    app, client = lore
+    llm = ScriptedLLM("Score: 4")
+    app.state.resources._llm = llm
+    body = {"question": "What colour is the Alpha widget?", "corpus": "handbook"}
+    async with client.stream("POST", "/v1/query/stream", json=body) as response:
+        raw = "".join([chunk async for chunk in response.aiter_text()])
+    await app.state.background.drain()
+
+    assert QUEUED in raw
+    assert llm.moderations == 1
+    assert 'lore_moderation_verdicts_total{verdict="passed"} 1.0' in app.state.metrics.render().decode()
