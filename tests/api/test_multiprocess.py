@@ -1,5 +1,5 @@
 """Two API processes (`lore serve`) on one PostgreSQL and one Redis share one caller's rate-limit
-bucket and one exact-match answer cache.
+bucket, one exact-match answer cache and login sessions.
 
 Each process has its own embedded vector store (there is no Qdrant server here): only the first
 holds the corpus's chunks, so an answer the second gives can only come from the shared cache.
@@ -42,9 +42,15 @@ def lore_env(data_dir: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-def lore(*args: str, env: dict[str, str]) -> None:
+def lore(*args: str, env: dict[str, str], stdin: str | None = None) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "cli", *args],
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
 
@@ -60,6 +66,8 @@ def shared(fresh_postgres_url: str, redis_url: str) -> dict[str, str]:
         "rate_limit__query_burst": str(BURST),
         "rate_limit__query_per_minute": "0.001",
         "llm__max_tokens": "12",
+        # The exact-match cache is under test; a semantic hit on an earlier run's question would hide it.
+        "cache__semantic": "false",
         "auth__jwt_keys": JWT_KEYS,
     }
 
@@ -111,14 +119,14 @@ def servers(tmp_path: Path, shared: dict[str, str]) -> Iterator[list[str]]:
             log.close()
 
 
-def test_two_api_processes_share_the_rate_limit_and_the_answer_cache(
+def test_two_api_processes_share_the_rate_limit_the_answer_cache_and_sessions(
     servers: list[str], shared: dict[str, str], tmp_path: Path, user_key: Callable[..., Any]
 ) -> None:
     settings = Settings(data_dir=tmp_path / "keys", database={"url": shared["database__url"]})
     key = asyncio.run(user_key(settings, "alice", role="reader", grants=("c",)))
     auth = {"Authorization": f"Bearer {key}"}
     a, b = servers
-    # A question no other test asks, so no answer cached by another run can match it.
+    # A question no other run asks (the Redis database outlives the PostgreSQL one).
     question = f"When does the ferry leave Lorport? ({uuid.uuid4().hex[:8]})"
 
     # Given an answer process a generated from its chunks
@@ -144,3 +152,34 @@ def test_two_api_processes_share_the_rate_limit_and_the_answer_cache(
     ]
     allowed = BURST - 2  # the two questions took a token each
     assert statuses == [200] * allowed + [429] * (2 * BURST - allowed)
+
+    # and a login at one process is a session at both: its tokens work, refresh and log out anywhere
+    lore(
+        "users",
+        "create",
+        "bob",
+        "--role",
+        "reader",
+        "--password-stdin",
+        env=lore_env(tmp_path / "users", **shared),
+        stdin="correct horse battery staple",
+    )
+    login = httpx.post(
+        f"{a}/v1/auth/token", data={"username": "bob", "password": "correct horse battery staple"}, timeout=30
+    )
+    assert login.status_code == 200, login.text
+    tokens = login.json()
+    me = httpx.get(
+        f"{b}/v1/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=30
+    )
+    assert me.status_code == 200 and me.json()["username"] == "bob"
+    refreshed = httpx.post(
+        f"{b}/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}, timeout=30
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    pair = refreshed.json()
+    access = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert httpx.post(f"{a}/v1/auth/logout", headers=access, timeout=30).status_code == 204
+    assert httpx.get(f"{b}/v1/auth/me", headers=access, timeout=30).status_code == 401
+    again = httpx.post(f"{b}/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}, timeout=30)
+    assert again.status_code == 401
