@@ -484,7 +484,7 @@ def serve(
     if workers > 1:
         # Each worker process builds its own app (and resources) from the same environment.
         uvicorn.run(
-            "api.app:create_app",
+            "cli.main:served_app",
             factory=True,
             workers=workers,
             host=host,
@@ -494,6 +494,15 @@ def serve(
         )
         return
     uvicorn.run(create_app(settings, on_ready=ready), host=host, port=port, log_config=None, access_log=False)
+
+
+def served_app() -> Any:
+    """The app one of `lore serve --workers N`'s processes builds, logging as `lore serve` does."""
+    from api.app import create_app
+    from api.ops.logs import configure_logging
+
+    configure_logging()
+    return create_app()
 
 
 async def _bootstrap_admin(settings: Settings) -> str | None:
