@@ -88,7 +88,18 @@ async def enqueue_sources(
             for src in unique.values()
         )
         await session.commit()
-    await resources.queue.enqueue(job.id)
+    try:
+        await resources.queue.enqueue(job.id)
+    except Exception as exc:
+        # No worker will ever see it: say so on the job rather than leave it queued for good.
+        async with resources.sessions() as session:
+            await session.execute(
+                update(IngestionJobRow)
+                .where(IngestionJobRow.id == job.id)
+                .values(state="failed", finished_at=utcnow(), error=f"could not enqueue the job: {exc}")
+            )
+            await session.commit()
+        raise BackendError(f"the job queue is unavailable: {exc}") from exc
     return job.id
 
 

@@ -8,9 +8,11 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from core.db.models import DocumentRow, IngestionJobRow, JobDocumentRow, JobSourceRow, utcnow
+from core.errors import BackendError
 from core.resources import Resources
 from ingestion.pipeline import Source, corpus_index, discover, ingest_paths, request_cancel
 from ingestion.queued import enqueue_sources, run_queued_job
@@ -129,3 +131,19 @@ async def test_uploaded_bytes_travel_with_the_job(resources: Resources) -> None:
     assert await run_queued_job(resources, job_id) == "succeeded"
     index = await corpus_index(resources, "c")
     assert len(await resources.store.chunk_ids(index.collection)) == 1
+
+
+async def test_a_job_the_queue_refuses_is_failed_not_left_queued(resources: Resources) -> None:
+    class DownQueue(RecordingQueue):
+        async def enqueue(self, job_id: str) -> None:
+            raise ConnectionError("redis is down")
+
+    resources.queue = DownQueue()  # type: ignore[assignment]
+    source = Source(source="mem://a.md", name="a.md", data=b"# A\n")
+
+    with pytest.raises(BackendError, match="redis is down"):
+        await enqueue_sources(resources, [source], corpus="c")
+
+    async with resources.sessions() as session:
+        job = (await session.scalars(select(IngestionJobRow))).one()
+    assert job.state == "failed" and "redis is down" in (job.error or "")
