@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from core.db.models import CorpusRow, IngestionJobRow, JobDocumentRow, JobSourceRow, utcnow
 from core.errors import BackendError, ConfigurationError, LoreError
@@ -156,7 +156,8 @@ async def _work(resources: Resources, job_id: str, worker: str, index: CorpusInd
             await asyncio.sleep(poll_s)
 
 
-def _claimable(job_id: str) -> object:
+def _claimable(job_id: str) -> ColumnElement[bool]:
+    """The job's documents not done that no live claim holds."""
     now = utcnow()
     return and_(
         JobSourceRow.job_id == job_id,
@@ -168,21 +169,27 @@ def _claimable(job_id: str) -> object:
 async def _claim(resources: Resources, job_id: str, worker: str, count: int) -> list[Source]:
     """Claim up to ``count`` documents no live claim holds; the sources claimed."""
     lease = utcnow() + timedelta(seconds=resources.settings.queue.lease_s)
-    pick = (
-        select(JobSourceRow.source)
-        .where(_claimable(job_id))  # type: ignore[arg-type]
-        .order_by(JobSourceRow.source)
-        .limit(count)
-        # PostgreSQL: skip rows another worker is claiming now (SQLite has one writer at a time).
-        .with_for_update(skip_locked=True)
-    )
     async with resources.sessions() as session:
+        # Two statements, not UPDATE ... WHERE source IN (SELECT ... LIMIT): PostgreSQL may run
+        # such a subquery more than once and update more rows than the limit.
+        picked = (
+            await session.scalars(
+                select(JobSourceRow.source)
+                .where(_claimable(job_id))
+                .order_by(JobSourceRow.source)
+                .limit(count)
+                # PostgreSQL: lock the rows picked, skipping those another worker is claiming now
+                # (SQLite has one writer at a time).
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        if not picked:
+            return []
         rows = (
             await session.execute(
                 update(JobSourceRow)
-                # The condition again outside the subquery: PostgreSQL re-checks it on a row that
-                # a concurrent claim changed, so two workers never both take one row.
-                .where(_claimable(job_id), JobSourceRow.source.in_(pick.scalar_subquery()))  # type: ignore[arg-type]
+                # Checked again: on SQLite another worker may have claimed them since the select.
+                .where(_claimable(job_id), JobSourceRow.source.in_(picked))
                 .values(claimed_by=worker, lease_until=lease)
                 .returning(JobSourceRow.source, JobSourceRow.name, JobSourceRow.path, JobSourceRow.data)
             )

@@ -38,7 +38,7 @@ from core.settings import Settings
 
 pytestmark = [pytest.mark.models, pytest.mark.postgres, pytest.mark.redis]
 REPO = Path(__file__).resolve().parents[2]
-DOCUMENTS = 24
+DOCUMENTS = 32
 INGESTED = re.compile(
     r"worker (?P<worker>\S+) ingested (?P<source>\S+): (?P<status>\w+), (?P<chunks>\d+) chunks"
 )
@@ -121,7 +121,8 @@ def test_two_workers_one_killed_mid_job_ingest_the_corpus_once(
         "queue__name": f"lore:test:{uuid.uuid4().hex}",
         "queue__workers_per_job": "2",
         "queue__claim_batch": "2",
-        "queue__lease_s": "3",
+        # Short, so b takes over soon; not so short that a busy machine starves a's renewals.
+        "queue__lease_s": "6",
     }
     lore("db", "upgrade", env=lore_env(tmp_path / "migrate", **shared))
     logs = {name: tmp_path / f"worker-{name}.log" for name in ("a", "b")}
@@ -134,6 +135,13 @@ def test_two_workers_one_killed_mid_job_ingest_the_corpus_once(
         # and a single-process ingestion of the corpus as the reference (made while the workers start)
         clean = json.loads(lore("ingest", str(docs), "--corpus", "c", "--json", env=lore_env(clean_dir)))
         assert clean["documents_new"] == DOCUMENTS
+
+        # both serving (their models loaded), so that neither finishes the job while the other starts
+        deadline = time.monotonic() + 180
+        while not all("Starting worker" in log.read_text() for log in logs.values()):
+            assert all(w.poll() is None for w in workers.values()), [log.read_text() for log in logs.values()]
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
 
         # when a job is enqueued
         queued = json.loads(
@@ -151,8 +159,7 @@ def test_two_workers_one_killed_mid_job_ingest_the_corpus_once(
         job_id = queued["job_id"]
 
         # and worker a is killed after it has ingested a few documents, while it holds claims
-        deadline = time.monotonic() + 180
-        while len(ingested(logs["a"])) < 3:
+        while len(ingested(logs["a"])) < 2:
             assert workers["a"].poll() is None, logs["a"].read_text()
             assert job_state(fresh_postgres_url) != "succeeded", "the job ended before a could be killed"
             assert time.monotonic() < deadline, "worker a never got going"
