@@ -147,3 +147,29 @@ async def test_a_job_the_queue_refuses_is_failed_not_left_queued(resources: Reso
     async with resources.sessions() as session:
         job = (await session.scalars(select(IngestionJobRow))).one()
     assert job.state == "failed" and "redis is down" in (job.error or "")
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_a_claim_takes_claim_batch_documents_and_two_claims_never_overlap(
+    tmp_path: Path, fresh_postgres_url: str
+) -> None:
+    from core.db import migrate
+    from core.db.engine import create_engine
+    from core.resources import open_resources
+    from core.settings import Settings
+    from ingestion.queued import _claim
+
+    settings = Settings(data_dir=tmp_path / "lore", database={"url": fresh_postgres_url})
+    engine = create_engine(settings)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    async with open_resources(settings, with_llm=False) as resources:
+        resources.queue = RecordingQueue()  # type: ignore[assignment]
+        docs = [Source(source=f"mem://{i}.md", name=f"{i}.md", data=b"# x\n") for i in range(7)]
+        job_id = await enqueue_sources(resources, docs, corpus="c")
+
+        claims = await asyncio.gather(*(_claim(resources, job_id, f"w{i}", 2) for i in range(5)))
+
+    taken = [src.source for claim in claims for src in claim]
+    assert all(len(claim) <= 2 for claim in claims)
+    assert sorted(taken) == sorted(src.source for src in docs)
