@@ -214,7 +214,7 @@ def worker(
     async def main() -> None:
         from core.components.queue import run_worker
         from core.resources import open_resources
-        from ingestion.queued import run_queued_job
+        from ingestion.queued import requeue_orphaned_jobs, run_queued_job
 
         if settings.vector_store.url is None or settings.uses_sqlite:
             logging.getLogger("lore.worker").warning(
@@ -223,6 +223,7 @@ def worker(
                 "LORE_VECTOR_STORE__URL and LORE_DATABASE__URL to share them"
             )
         async with open_resources(settings, with_llm=False) as resources:
+            await requeue_orphaned_jobs(resources)
 
             async def handle(job_id: str) -> str:
                 return await run_queued_job(resources, job_id)

@@ -103,6 +103,34 @@ async def enqueue_sources(
     return job.id
 
 
+async def requeue_orphaned_jobs(resources: Resources) -> list[str]:
+    """Enqueue again the queued jobs that no worker serves any more; their IDs.
+
+    A job whose every worker was killed is still "in progress" for arq until its task timeout
+    (``queue.job_timeout_s``): a worker starting up puts such jobs (running or interrupted, no
+    heartbeat for a lease) back on the queue, so that it, or another, resumes them now.
+    """
+    if resources.queue is None:
+        return []
+    silent_since = utcnow() - timedelta(seconds=resources.settings.queue.lease_s)
+    async with resources.sessions() as session:
+        orphans = list(
+            (
+                await session.scalars(
+                    select(IngestionJobRow.id).where(
+                        IngestionJobRow.worker == QUEUE_WORKER,
+                        IngestionJobRow.state.in_(("running", "interrupted")),
+                        IngestionJobRow.heartbeat_at < silent_since,
+                    )
+                )
+            ).all()
+        )
+    for job_id in orphans:
+        await resources.queue.enqueue(job_id, attempt=f"{uuid.uuid4().hex[:8]}-")
+        log.warning("job %s had no live worker: enqueued again", job_id)
+    return orphans
+
+
 async def run_queued_job(resources: Resources, job_id: str) -> str:
     """Claim and ingest ``job_id``'s documents until none is left; the job's state as this worker left it.
 

@@ -15,7 +15,7 @@ from core.db.models import DocumentRow, IngestionJobRow, JobDocumentRow, JobSour
 from core.errors import BackendError
 from core.resources import Resources
 from ingestion.pipeline import Source, corpus_index, discover, ingest_paths, request_cancel
-from ingestion.queued import enqueue_sources, run_queued_job
+from ingestion.queued import enqueue_sources, requeue_orphaned_jobs, run_queued_job
 
 
 class RecordingQueue:
@@ -24,7 +24,7 @@ class RecordingQueue:
     def __init__(self) -> None:
         self.enqueued: list[str] = []
 
-    async def enqueue(self, job_id: str) -> None:
+    async def enqueue(self, job_id: str, *, attempt: str = "") -> None:
         self.enqueued.append(job_id)
 
     async def close(self) -> None:
@@ -135,7 +135,7 @@ async def test_uploaded_bytes_travel_with_the_job(resources: Resources) -> None:
 
 async def test_a_job_the_queue_refuses_is_failed_not_left_queued(resources: Resources) -> None:
     class DownQueue(RecordingQueue):
-        async def enqueue(self, job_id: str) -> None:
+        async def enqueue(self, job_id: str, *, attempt: str = "") -> None:
             raise ConnectionError("redis is down")
 
     resources.queue = DownQueue()  # type: ignore[assignment]
@@ -173,3 +173,29 @@ async def test_on_postgresql_a_claim_takes_claim_batch_documents_and_two_claims_
     taken = [src.source for claim in claims for src in claim]
     assert all(len(claim) <= 2 for claim in claims)
     assert sorted(taken) == sorted(src.source for src in docs)
+
+
+async def test_a_starting_worker_enqueues_again_the_jobs_no_worker_serves(resources: Resources) -> None:
+    queue = RecordingQueue()
+    resources.queue = queue  # type: ignore[assignment]
+    one = Source(source="mem://a.md", name="a.md", data=b"# A\n")
+    orphan = await enqueue_sources(resources, [one], corpus="c")
+    served = await enqueue_sources(resources, [one], corpus="c")
+    waiting = await enqueue_sources(resources, [one], corpus="c")
+    # Given a job whose workers all died a while ago, one a worker renews now, one not started yet
+    async with resources.sessions() as session:
+        long_ago = utcnow() - timedelta(seconds=resources.settings.queue.lease_s * 2)
+        await session.execute(
+            update(IngestionJobRow)
+            .where(IngestionJobRow.id == orphan)
+            .values(state="running", heartbeat_at=long_ago)
+        )
+        await session.execute(
+            update(IngestionJobRow).where(IngestionJobRow.id == served).values(state="running")
+        )
+        await session.commit()
+    queue.enqueued.clear()
+
+    assert await requeue_orphaned_jobs(resources) == [orphan]
+    assert queue.enqueued == [orphan]
+    assert waiting not in queue.enqueued

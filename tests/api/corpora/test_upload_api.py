@@ -149,7 +149,7 @@ async def test_with_a_queue_an_upload_is_queued_with_its_bytes_for_a_worker(
     enqueued: list[str] = []
 
     class RecordingQueue:
-        async def enqueue(self, job_id: str) -> None:
+        async def enqueue(self, job_id: str, *, attempt: str = "") -> None:
             enqueued.append(job_id)
 
     monkeypatch.setattr(lore.resources, "queue", RecordingQueue())
