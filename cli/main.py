@@ -117,9 +117,20 @@ def ingest(
         str | None, typer.Option(help="Corpus to ingest into (default: setting default_corpus).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON line.")] = False,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Put the job on the queue (LORE_QUEUE__REDIS_URL) for `lore worker` processes, which "
+            "must see the same paths; print its ID and return.",
+        ),
+    ] = False,
 ) -> None:
     """Ingest files (PDF, Markdown, text, HTML) into a corpus; unchanged files are skipped."""
     settings = get_settings()
+    if queue:
+        _enqueue(settings, paths, corpus=corpus or settings.default_corpus, as_json=as_json)
+        return
 
     async def main() -> dict[str, Any]:
         from core.db.models import JobDocumentRow
@@ -151,6 +162,75 @@ def ingest(
     _print_summary(result)
     for failure in result.get("failures", []):
         err.print(f"[red]failed[/] {failure['source']}: {failure['error']}")
+
+
+def _enqueue(settings: Settings, paths: list[Path], *, corpus: str, as_json: bool) -> None:
+    async def main() -> dict[str, Any]:
+        import os
+
+        from core.resources import open_resources
+        from ingestion.pipeline import discover
+        from ingestion.queued import enqueue_sources
+
+        async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:
+            sources = discover(paths)
+            scopes = [f"{p.resolve()}{os.sep}" for p in paths if p.is_dir()]
+            job_id = await enqueue_sources(resources, sources, corpus=corpus, prune_under=scopes)
+        return {"job_id": job_id, "corpus": corpus, "state": "queued", "documents_total": len(sources)}
+
+    result = _run(main())
+    if as_json:
+        print(json.dumps(result))
+    else:
+        out.print(
+            f"job {result['job_id']} queued: {result['documents_total']} documents into {corpus!r}; "
+            f"follow it with `lore jobs show {result['job_id']}`"
+        )
+
+
+@app.command()
+def worker(
+    burst: Annotated[
+        bool, typer.Option("--burst", help="Stop once the queue is empty instead of waiting for jobs.")
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Exit 0 if the worker on this host is serving, else 1 (a healthcheck)."),
+    ] = False,
+) -> None:
+    """Run queued ingestion jobs (LORE_QUEUE__REDIS_URL) until stopped; run as many as you like."""
+    import logging
+
+    settings = get_settings()
+    if not settings.queue.redis_url:
+        err.print("[red]no queue:[/] set LORE_QUEUE__REDIS_URL to the Redis the API and the CLI enqueue on")
+        raise typer.Exit(2)
+    if check:
+        from core.components.queue import worker_is_healthy
+
+        raise typer.Exit(0 if _run(worker_is_healthy(settings.queue)) else 1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def main() -> None:
+        from core.components.queue import run_worker
+        from core.resources import open_resources
+        from ingestion.queued import requeue_orphaned_jobs, run_queued_job
+
+        if settings.vector_store.url is None or settings.uses_sqlite:
+            logging.getLogger("lore.worker").warning(
+                "this worker writes to an embedded store (vector store or database) under its own data "
+                "dir: only workers and API processes that share it see its work; set "
+                "LORE_VECTOR_STORE__URL and LORE_DATABASE__URL to share them"
+            )
+        async with open_resources(settings, with_llm=False) as resources:
+            await requeue_orphaned_jobs(resources)
+
+            async def handle(job_id: str) -> str:
+                return await run_queued_job(resources, job_id)
+
+            await run_worker(settings.queue, handle, burst=burst)
+
+    _run(main())
 
 
 class _CrawlBar(_Bar):
@@ -351,6 +431,14 @@ def _print_citations(citations: list[Any]) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default 8000).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes (uvicorn workers); more than one needs the Qdrant server "
+            "(LORE_VECTOR_STORE__URL) and should have Redis and PostgreSQL.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -358,6 +446,12 @@ def serve(
     from api.app import create_app
 
     settings = get_settings()
+    if workers > 1 and settings.vector_store.url is None:
+        err.print(
+            "[bold red]error[/]: --workers needs a Qdrant server (LORE_VECTOR_STORE__URL): the embedded "
+            "store under the data dir is opened by one process only"
+        )
+        raise typer.Exit(2)
     host = host or settings.server.host
     port = port or settings.server.port
     if settings.uses_sqlite:
@@ -388,7 +482,28 @@ def serve(
     from api.ops.logs import configure_logging
 
     configure_logging()
+    if workers > 1:
+        # Each worker process builds its own app (and resources) from the same environment.
+        uvicorn.run(
+            "cli.main:served_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
+        return
     uvicorn.run(create_app(settings, on_ready=ready), host=host, port=port, log_config=None, access_log=False)
+
+
+def served_app() -> Any:
+    """The app one of `lore serve --workers N`'s processes builds, logging as `lore serve` does."""
+    from api.app import create_app
+    from api.ops.logs import configure_logging
+
+    configure_logging()
+    return create_app()
 
 
 async def _bootstrap_admin(settings: Settings) -> str | None:
@@ -444,7 +559,11 @@ def db_upgrade() -> None:
 
 
 @db_app.command("current")
-def db_current() -> None:
+def db_current(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 unless the database is at the latest revision.")
+    ] = False,
+) -> None:
     """Show the database's migration revision and the latest one."""
     from core.db import migrate
     from core.db.engine import create_engine
@@ -456,7 +575,10 @@ def db_current() -> None:
         finally:
             await engine.dispose()
 
-    out.print(f"current: {_run(main()) or 'none'}; latest: {migrate.head_revision()}")
+    current = _run(main())
+    out.print(f"current: {current or 'none'}; latest: {migrate.head_revision()}")
+    if check and current != migrate.head_revision():
+        raise typer.Exit(1)
 
 
 @eval_app.command("run")

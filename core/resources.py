@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.components.cache import Cache, open_cache
 from core.components.embedding import Embedder, canonical_model_name
 from core.components.llm import LLM, open_llm
+from core.components.queue import JobQueue
 from core.components.semantic_cache import SemanticIndex, open_semantic_index
 from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
 from core.db import migrate
@@ -34,6 +35,8 @@ class Resources:
     store: VectorStore
     cache: Cache
     _llm: LLM | None = None
+    # The ingestion job queue; None: jobs run in the process that starts them.
+    queue: JobQueue | None = None
     # None when the semantic cache is switched off.
     semantic: SemanticIndex | None = None
     searches: ActiveSearches = field(default_factory=ActiveSearches)
@@ -68,7 +71,7 @@ class Resources:
 async def open_resources(
     settings: Settings, *, with_llm: bool = True, migrate_sqlite: bool = False
 ) -> AsyncIterator[Resources]:
-    """Open database, embedder, sparse encoder, vector store, cache and (optionally) the LLM.
+    """Open database, embedder, sparse encoder, vector store, cache, job queue and (optionally) the LLM.
 
     ``embedder`` is the settings' model; corpora embedded with another get theirs from
     :meth:`Resources.embedder_for`. Collections are made per corpus at its first ingest.
@@ -93,6 +96,10 @@ async def open_resources(
         if semantic is not None:
             stack.push_async_callback(semantic.close)
 
+        queue = await JobQueue.open(settings.queue) if settings.queue.redis_url else None
+        if queue is not None:
+            stack.push_async_callback(queue.close)
+
         resources = Resources(
             settings=settings,
             engine=engine,
@@ -103,6 +110,7 @@ async def open_resources(
             cache=cache,
             _llm=open_llm(settings.llm) if with_llm else None,
             semantic=semantic,
+            queue=queue,
         )
 
         async def _close_llm() -> None:

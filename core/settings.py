@@ -7,6 +7,7 @@ Setting a URL switches an adapter to its production backend with no code change:
 - ``LORE_DATABASE__URL``      -> PostgreSQL (asyncpg) instead of SQLite under the data dir
 - ``LORE_CACHE__REDIS_URL``   -> Redis instead of in-process structures
 - ``LORE_LLM__BASE_URL``      -> an OpenAI-compatible server (vLLM) instead of llama.cpp in process
+- ``LORE_QUEUE__REDIS_URL``   -> ingestion jobs on a Redis queue served by `lore worker` processes
 
 Values may also come from a profile file: ``LORE_PROFILE=prod`` reads ``settings-prod.yaml``
 from the working directory (environment variables still win).
@@ -55,8 +56,7 @@ class CacheSettings(BaseModel):
     redis_url: str | None = Field(
         default=None,
         description=(
-            "Redis URL for rate limits, the answer cache (exact and semantic) and job queue. "
-            "Unset: in process."
+            "Redis URL for rate limits and the answer cache (exact and semantic). Unset: in process."
         ),
     )
     max_entries: int = Field(
@@ -89,6 +89,46 @@ class CacheSettings(BaseModel):
         default=1000,
         ge=1,
         description="Questions the semantic cache keeps per scope (the newest), searched by brute force.",
+    )
+
+
+class QueueSettings(BaseModel):
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "Redis URL of the ingestion job queue (arq). Set: `lore ingest --queue` and the API's "
+            "uploads enqueue jobs that `lore worker` processes run. Unset: jobs run in the process "
+            "that starts them."
+        ),
+    )
+    name: str = Field(default="lore:ingest", description="Name of the queue (a Redis key prefix).")
+    workers_per_job: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description=(
+            "Workers that may share one job: the job is enqueued this many times and each copy "
+            "claims documents until none is left."
+        ),
+    )
+    jobs_per_worker: int = Field(
+        default=1,
+        ge=1,
+        description="Queued tasks one `lore worker` process runs at once.",
+    )
+    lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How long a worker's claim on a document lasts without renewal; a worker renews its "
+            "claims every third of it, so a killed worker's documents are claimable again after it."
+        ),
+    )
+    claim_batch: int = Field(default=4, ge=1, le=1024, description="Documents a worker claims at once.")
+    job_timeout_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="Longest one queued task may run before the worker gives up on it.",
     )
 
 
@@ -486,6 +526,7 @@ class Settings(BaseSettings):
     vector_store: VectorStoreSettings = Field(default_factory=VectorStoreSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)

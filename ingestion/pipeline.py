@@ -552,12 +552,15 @@ async def mark_interrupted_jobs(sessions: async_sessionmaker[AsyncSession]) -> i
 
 
 async def request_cancel(sessions: async_sessionmaker[AsyncSession], job_id: str) -> None:
-    """Ask a running job to stop after the documents it is writing."""
+    """Ask a running job to stop after the documents it is writing; a queued one stops at once."""
     async with sessions() as session:
         job = await session.get(IngestionJobRow, job_id)
         if job is None:
             raise NotFoundError(f"no job {job_id!r}")
-        if job.state != "running":
+        if job.state == "queued":
+            # No worker has taken it yet: none will.
+            job.state, job.finished_at, job.error = "cancelled", utcnow(), "cancelled before a worker took it"
+        elif job.state != "running":
             raise ConflictError(f"job {job_id} is {job.state}, not running")
         job.cancel_requested = True
         await session.commit()

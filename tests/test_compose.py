@@ -1,8 +1,10 @@
-"""compose.yaml: every service health-checked and pinned, no secret with a default, the API wired."""
+"""compose.yaml: every service health-checked and pinned, no secret with a default, the Lore
+services wired to every backend, vLLM behind the gpu profile, every variable in .env.example."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -16,7 +18,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "compose.yaml"
-SERVICES = {"api", "qdrant", "postgres", "redis", "vllm"}
+SERVICES = {"migrate", "api", "worker", "qdrant", "postgres", "redis", "vllm"}
+LORE_SERVICES = ("migrate", "api", "worker")
+ENV_EXAMPLE = REPO / ".env.example"
 # A compose variable reference: ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ...
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}")
 REQUIRED_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}")
@@ -24,7 +28,16 @@ URL_PASSWORD = re.compile(r"://[^/:@]*:(?P<password>.*)@")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|(^|_)KEY$", re.IGNORECASE)
 # v1.16.3, 17.6, 0.1.0: a moving tag such as latest, 17 or stable is not a pin.
 PINNED_TAG = re.compile(r"v?\d+\.\d+(\.\d+)?([-.+][\w.-]+)?")
-TEST_SECRETS = {"POSTGRES_PASSWORD": "compose-test-only", "VLLM_API_KEY": "compose-test-only"}
+TEST_SECRETS = {
+    name: "compose-test-only"
+    for name in (
+        "POSTGRES_PASSWORD",
+        "REDIS_PASSWORD",
+        "QDRANT_API_KEY",
+        "LORE_AUTH__JWT_KEYS",
+        "VLLM_API_KEY",
+    )
+}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +79,7 @@ def _secret_problems(where: str, value: str) -> list[str]:
     return problems
 
 
-def test_compose_defines_the_five_services(compose: dict[str, Any]) -> None:
+def test_compose_defines_every_service(compose: dict[str, Any]) -> None:
     assert set(_services(compose)) == SERVICES
 
 
@@ -113,28 +126,65 @@ def test_no_secret_has_a_plaintext_default(compose: dict[str, Any]) -> None:
     assert problems == []
 
 
-def test_api_is_wired_to_every_production_backend(compose: dict[str, Any]) -> None:
-    api = _services(compose)["api"]
-    env = _environment(api)
+@pytest.mark.parametrize("name", LORE_SERVICES)
+def test_lore_services_are_wired_to_every_production_backend(compose: dict[str, Any], name: str) -> None:
+    service = _services(compose)[name]
+    env = _environment(service)
+    assert env["LORE_ENVIRONMENT"] == "production"
     assert env["LORE_VECTOR_STORE__URL"] == "http://qdrant:6333"
+    assert "QDRANT_API_KEY" in env["LORE_VECTOR_STORE__API_KEY"]
     assert env["LORE_DATABASE__URL"].startswith("postgresql+asyncpg://lore:")
     assert env["LORE_DATABASE__URL"].endswith("@postgres:5432/lore")
-    assert env["LORE_CACHE__REDIS_URL"] == "redis://redis:6379/0"
-    assert env["LORE_LLM__BASE_URL"] == "http://vllm:8000/v1"
+    assert env["LORE_CACHE__REDIS_URL"].endswith("@redis:6379/0")
+    assert env["LORE_QUEUE__REDIS_URL"].endswith("@redis:6379/1")
     assert "VLLM_API_KEY" in env["LORE_LLM__API_KEY"]
     assert env["LORE_DATA_DIR"] == "/data"
-    assert _command_args(api) == ["lore", "serve", "--host", "0.0.0.0", "--port", "8000"]
-    depends_on = api["depends_on"]
-    assert set(depends_on) == SERVICES - {"api"}
-    assert all(dep["condition"] == "service_healthy" for dep in depends_on.values())
+
+
+def test_api_and_workers_wait_for_the_migration_and_the_backends(compose: dict[str, Any]) -> None:
+    services = _services(compose)
+    assert _command_args(services["migrate"]) == ["lore", "db", "upgrade"]
+    assert _command_args(services["api"])[:6] == ["lore", "serve", "--host", "0.0.0.0", "--port", "8000"]
+    assert "--workers" in _command_args(services["api"])
+    assert _command_args(services["worker"]) == ["lore", "worker"]
+    for name in ("api", "worker"):
+        depends_on = services[name]["depends_on"]
+        assert depends_on["migrate"] == {"condition": "service_completed_successfully"}
+        for backend in ("qdrant", "postgres", "redis"):
+            assert depends_on[backend]["condition"] == "service_healthy"
+    # vLLM runs only with the gpu profile: the API waits for it then, and starts without it otherwise.
+    assert services["api"]["depends_on"]["vllm"] == {"condition": "service_healthy", "required": False}
+    assert "vllm" not in services["worker"]["depends_on"]
+
+
+def test_vllm_is_in_the_gpu_profile_alone(compose: dict[str, Any]) -> None:
+    assert [name for name, service in _services(compose).items() if service.get("profiles")] == ["vllm"]
+    assert _services(compose)["vllm"]["profiles"] == ["gpu"]
 
 
 def test_vllm_serves_the_model_the_api_asks_for_on_a_gpu(compose: dict[str, Any]) -> None:
     vllm = _services(compose)["vllm"]
     args = _command_args(vllm)
     assert args[args.index("--model") + 1] == _environment(_services(compose)["api"])["LORE_LLM__MODEL"]
+    for flag in ("--max-model-len", "--gpu-memory-utilization", "--api-key"):
+        assert VARIABLE.fullmatch(args[args.index(flag) + 1]), f"{flag} must come from the environment"
     devices = vllm["deploy"]["resources"]["reservations"]["devices"]
-    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    assert [(d["driver"], d["capabilities"]) for d in devices] == [("nvidia", ["gpu"])]
+    assert any("hf-cache" in volume for volume in vllm["volumes"])
+
+
+def test_databases_and_vllm_publish_no_port(compose: dict[str, Any]) -> None:
+    published = [name for name, service in _services(compose).items() if service.get("ports")]
+    assert published == ["api"]
+
+
+def test_env_example_documents_every_variable() -> None:
+    used = {ref["name"] for ref in VARIABLE.finditer(COMPOSE_FILE.read_text())}
+    lines = [line for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#")]
+    documented = {line.split("=", 1)[0] for line in lines}
+    assert used - documented == set()
+    # Secrets are documented empty: a copied example never starts with a known password.
+    assert all(line.split("=", 1)[1] == "" for line in lines if line.split("=", 1)[0] in TEST_SECRETS)
 
 
 def _docker_compose() -> list[str]:
@@ -163,15 +213,18 @@ def _env_without_secrets() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in TEST_SECRETS}
 
 
-def test_docker_compose_accepts_the_file() -> None:
+@pytest.mark.parametrize("profile", [[], ["--profile", "gpu"]], ids=["cpu", "gpu"])
+def test_docker_compose_accepts_the_file(profile: list[str]) -> None:
     result = subprocess.run(
-        [*_docker_compose(), "config", "--quiet"],
+        [*_docker_compose(), *profile, "config", "--format", "json"],
         capture_output=True,
         text=True,
         env={**_env_without_secrets(), **TEST_SECRETS},
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    services = set(json.loads(result.stdout)["services"])
+    assert services == (SERVICES if profile else SERVICES - {"vllm"})
 
 
 def test_docker_compose_refuses_to_start_without_the_secrets() -> None:
@@ -186,4 +239,4 @@ def test_docker_compose_refuses_to_start_without_the_secrets() -> None:
         check=False,
     )
     assert result.returncode != 0
-    assert "set POSTGRES_PASSWORD" in result.stderr or "set VLLM_API_KEY" in result.stderr
+    assert any(f"set {name}" in result.stderr for name in TEST_SECRETS)

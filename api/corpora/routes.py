@@ -3,6 +3,7 @@ corpora they may read."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
@@ -29,6 +30,7 @@ from core import ids
 from core.errors import ConfigurationError, ConflictError, InvalidInputError
 from ingestion.crawl import crawl
 from ingestion.pipeline import Source, ingest_sources
+from ingestion.queued import enqueue_sources
 from ingestion.reindex import check_can_reindex, reindex_corpus
 
 router = APIRouter(prefix="/v1/corpora", tags=["corpora"])
@@ -103,16 +105,14 @@ async def delete_corpus(
     await service.delete(resources, corpus_id=corpus_id)
 
 
-def _accepted(job: RunningJob, response: Response) -> dict[str, Any]:
-    link = f"/v1/jobs/{job.id}"
+def _link(job_id: str, response: Response) -> dict[str, Any]:
+    link = f"/v1/jobs/{job_id}"
     response.headers["Location"] = link
-    return {
-        "id": job.id,
-        "corpus": job.corpus,
-        "kind": job.kind,
-        "state": "pending",
-        "links": JobLinks(job=link, cancel=f"{link}/cancel"),
-    }
+    return {"id": job_id, "links": JobLinks(job=link, cancel=f"{link}/cancel")}
+
+
+def _accepted(job: RunningJob, response: Response) -> dict[str, Any]:
+    return _link(job.id, response) | {"corpus": job.corpus, "kind": job.kind, "state": "pending"}
 
 
 @router.post(
@@ -152,15 +152,25 @@ async def upload_documents(
     except ClientDisconnect:
         raise InvalidInputError("the client went away before the upload finished") from None
     sources = [Source.from_path(f.path) for f in files]
+    if resources.queue is not None:
+        # Workers may run on other machines: the files travel with the job, in the database.
+        queued = [
+            Source(source=src.source, name=src.name, data=await asyncio.to_thread(f.path.read_bytes))
+            for f, src in zip(files, sources, strict=True)
+        ]
+        job_id = await enqueue_sources(resources, queued, corpus=corpus.name, kind="upload")
+        accepted = _link(job_id, response) | {"corpus": corpus.name, "kind": "upload", "state": "queued"}
+    else:
 
-    async def run(job_id: str) -> object:
-        return await ingest_sources(resources, sources, corpus=corpus.name, kind="upload", job_id=job_id)
+        async def run(job_id: str) -> object:
+            return await ingest_sources(resources, sources, corpus=corpus.name, kind="upload", job_id=job_id)
 
-    job = runner.start(
-        run, corpus=corpus.name, corpus_id=corpus.id, kind="upload", documents_total=len(sources)
-    )
+        job = runner.start(
+            run, corpus=corpus.name, corpus_id=corpus.id, kind="upload", documents_total=len(sources)
+        )
+        accepted = _accepted(job, response)
     return UploadAccepted(
-        **_accepted(job, response),
+        **accepted,
         files=[
             UploadedFile(name=f.name, bytes=f.size, document_id=ids.document_id(corpus.name, src.source))
             for f, src in zip(files, sources, strict=True)

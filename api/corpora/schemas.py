@@ -31,7 +31,11 @@ class JobAccepted(BaseModel):
     id: str
     corpus: str
     kind: str = Field(description="upload, crawl or reindex")
-    state: str = Field(description="pending until the job starts; then as GET /v1/jobs/{id} tells.")
+    state: str = Field(
+        description=(
+            "pending until the job starts (queued when workers run it); then as GET /v1/jobs/{id} tells."
+        )
+    )
     links: JobLinks
 
     model_config = ConfigDict(

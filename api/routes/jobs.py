@@ -34,7 +34,7 @@ class JobPublic(BaseModel):
     kind: str = Field(description="ingest, upload, crawl or reindex")
     state: str = Field(
         description=(
-            "pending (accepted by this server, not started yet), "
+            "pending (accepted by this server, not started yet), queued (waiting for a worker), "
             "running, succeeded, failed, cancelled or interrupted (its process died or the server stopped)"
         )
     )

@@ -79,7 +79,7 @@ class IngestionJobRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     corpus_id: Mapped[str] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
-    # running | succeeded | failed | cancelled | interrupted (its process died mid-run)
+    # queued | running | succeeded | failed | cancelled | interrupted (its process died mid-run)
     state: Mapped[str] = mapped_column(String(20))
     # ingest | crawl | reindex
     kind: Mapped[str] = mapped_column(String(20), default="ingest", server_default="ingest")
@@ -98,6 +98,8 @@ class IngestionJobRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A queued job's source prefixes covered whole (documents under them it did not see are gone).
+    prune_under: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class JobDocumentRow(Base):
@@ -110,6 +112,26 @@ class JobDocumentRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     chunks: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class JobSourceRow(Base):
+    """A queued job's document, and which worker holds it: a claim lasts until ``lease_until``.
+
+    Workers claim rows that no live claim holds; the one that finishes a document marks it done,
+    so each document of a job is recorded once however many workers share the job.
+    """
+
+    __tablename__ = "ingestion_job_sources"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("ingestion_jobs.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    # A file the workers read (a path they all see), or the bytes themselves (an upload).
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class UserRow(Base):

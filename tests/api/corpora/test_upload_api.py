@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ingestion.pipeline import corpus_index
+from ingestion.queued import run_queued_job
 
 from .conftest import Lore
 
@@ -140,3 +141,29 @@ async def test_deleting_an_uploaded_document_deletes_its_file_and_a_corpus_its_f
     assert [p.name for p in uploads(lore, corpus_id).iterdir()] == ["b.md"]
     assert (await lore.client.delete(f"/v1/corpora/{corpus_id}", headers=lore.admin)).status_code == 204
     assert not uploads(lore, corpus_id).exists()
+
+
+async def test_with_a_queue_an_upload_is_queued_with_its_bytes_for_a_worker(
+    lore: Lore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enqueued: list[str] = []
+
+    class RecordingQueue:
+        async def enqueue(self, job_id: str, *, attempt: str = "") -> None:
+            enqueued.append(job_id)
+
+    monkeypatch.setattr(lore.resources, "queue", RecordingQueue())
+    corpus_id = await lore.new_corpus("queued-upload")
+
+    response = await lore.upload(corpus_id, [("widgets.md", WIDGETS)])
+
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["state"] == "queued" and enqueued == [accepted["id"]]
+    assert (await lore.job(accepted["id"]))["state"] == "queued"
+    # A worker elsewhere needs no access to this server's upload folder.
+    for path in uploads(lore, corpus_id).iterdir():
+        path.unlink()
+    assert await run_queued_job(lore.resources, accepted["id"]) == "succeeded"
+    job = await lore.job(accepted["id"])
+    assert (job["state"], job["documents_new"]) == ("succeeded", 1)

@@ -1,0 +1,107 @@
+"""The ingestion job queue: arq on Redis. The API and the CLI enqueue; `lore worker` processes run.
+
+A job is enqueued ``workers_per_job`` times, each copy under its own arq ID, so as many workers
+can share it; what keeps two of them off one document is the claim in the database, not the
+queue (see :mod:`ingestion.queued`). A copy that finds nothing left to claim returns at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.worker import Worker, func
+
+from core.settings import QueueSettings
+
+log = logging.getLogger("lore.queue")
+
+INGEST_TASK = "ingest_job"
+
+# How often a worker writes its health key (which lives a second longer).
+HEALTH_INTERVAL_S = 30
+
+# What a worker runs for one queued copy of a job: (job ID) -> the job's state as it left it.
+JobHandler = Callable[[str], Awaitable[str]]
+
+
+class JobQueue:
+    """Puts ingestion jobs on the Redis queue."""
+
+    def __init__(self, pool: ArqRedis, settings: QueueSettings) -> None:
+        self._pool = pool
+        self.settings = settings
+
+    @classmethod
+    async def open(cls, settings: QueueSettings) -> JobQueue:
+        assert settings.redis_url is not None
+        pool = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.name)
+        return cls(pool, settings)
+
+    async def enqueue(self, job_id: str, *, attempt: str = "") -> None:
+        """Enqueue ``job_id`` once per worker that may share it.
+
+        ``attempt`` names a later enqueueing of the same job (arq ignores a task ID it holds).
+        """
+        for copy in range(self.settings.workers_per_job):
+            await self._pool.enqueue_job(
+                INGEST_TASK, job_id, _job_id=f"{job_id}:{attempt}{copy}", _queue_name=self.settings.name
+            )
+
+    async def close(self) -> None:
+        await self._pool.aclose()
+
+
+async def run_worker(
+    settings: QueueSettings,
+    handler: JobHandler,
+    *,
+    burst: bool = False,
+) -> None:
+    """Serve the queue until SIGINT or SIGTERM (``burst``: until it is empty), calling ``handler``."""
+    assert settings.redis_url is not None
+
+    async def ingest_job(ctx: dict[str, Any], job_id: str) -> str:
+        return await handler(job_id)
+
+    worker = Worker(
+        functions=[func(ingest_job, name=INGEST_TASK, timeout=settings.job_timeout_s)],
+        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        queue_name=settings.name,
+        max_jobs=settings.jobs_per_worker,
+        job_timeout=settings.job_timeout_s,
+        burst=burst,
+        poll_delay=0.2,
+        # A result tells nothing the job's row does not; keep it briefly for arq's own checks.
+        keep_result=60,
+        handle_signals=True,
+        health_check_interval=HEALTH_INTERVAL_S,
+        health_check_key=health_key(settings),
+    )
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:
+        # SIGINT or SIGTERM: arq cancelled its main task (and the jobs running, see run_queued_job).
+        log.info("worker stopping")
+    finally:
+        await worker.close()
+
+
+def health_key(settings: QueueSettings) -> str:
+    """The Redis key a worker on this host refreshes while it serves (a container is a host)."""
+    return f"{settings.name}:health-check:{socket.gethostname()}"
+
+
+async def worker_is_healthy(settings: QueueSettings) -> bool:
+    """Whether the worker on this host refreshed its health key within the last interval."""
+    assert settings.redis_url is not None
+    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    try:
+        return bool(await pool.exists(health_key(settings)))
+    finally:
+        await pool.aclose()
