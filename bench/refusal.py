@@ -145,6 +145,40 @@ async def measure(
     print(f"refused unanswerable={refused_share:.2f} answered answerable={answered_share:.2f}")
 
 
+SUPPORT_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def rescore(record: Path) -> None:
+    """Refusal rates over a grid of both thresholds, from drafts recorded with both checks off.
+
+    Record them with ``LORE_RETRIEVAL__MIN_CONFIDENCE=0.0001 LORE_RETRIEVAL__CITATION_MIN_SUPPORT=0
+    python bench/refusal.py --split train --record FILE``: every draft is then kept with its
+    sources and its retrieval confidence (a draft the model itself refused stays refused).
+    """
+    from core.types import SearchHit
+    from retrieval.citations import check_citations
+
+    rows = [json.loads(line) for line in record.read_text().splitlines()]
+    print(f"{len(rows)} recorded answers from {record}")
+    for threshold in THRESHOLDS:
+        for support in SUPPORT_THRESHOLDS:
+            refused = []
+            for row in rows:
+                confidence = float(row["guardrails"]["retrieval_confidence"].split()[0])
+                hits = [
+                    SearchHit(1.0, f"c{i}", "d", CORPUS, text, "s", "t", None)
+                    for i, text in enumerate(row["sources"])
+                ]
+                unsupported = not check_citations(row["answer"], hits, min_support=support).supported
+                refused.append(row["refused"] or confidence < threshold or unsupported)
+            asked = [Question(row["question"], row["kind"] != "no_answer", row["kind"]) for row in rows]
+            refused_share, answered_share = _rates(asked, refused)
+            print(
+                f"min_confidence={threshold:.2f} citation_min_support={support:.1f} "
+                f"refused unanswerable={refused_share:.2f} answered answerable={answered_share:.2f}"
+            )
+
+
 async def run(args: argparse.Namespace, data_dir: Path) -> None:
     from core.resources import open_resources
     from core.settings import Settings
@@ -173,7 +207,11 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="retrieval confidence only, per threshold")
     parser.add_argument("--limit", type=int, help="at most this many questions of each kind")
     parser.add_argument("--record", type=Path, help="append each answer (with its sources) to this JSONL")
+    parser.add_argument("--rescore", type=Path, help="rates over a grid of thresholds from a --record file")
     args = parser.parse_args()
+    if args.rescore:
+        rescore(args.rescore)
+        return
     with tempfile.TemporaryDirectory(prefix="lore-bench-") as temporary:
         asyncio.run(run(args, args.data_dir or Path(temporary)))
 
