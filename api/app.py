@@ -13,6 +13,7 @@ from api.background import BackgroundWork
 from api.conversations import routes as conversation_routes
 from api.corpora import routes as corpora_routes
 from api.errors import install_error_handlers
+from api.evals import routes as eval_routes
 from api.job_runner import JobRunner
 from api.ops.install import closing_ops, install_ops
 from api.routes import health, jobs, query, search, ws
@@ -58,4 +59,5 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[], None]
     app.include_router(corpora_routes.router)
     app.include_router(conversation_routes.router)
     app.include_router(jobs.router)
+    app.include_router(eval_routes.router)
     return app
