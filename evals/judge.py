@@ -150,8 +150,10 @@ class JudgeClient:
                 )
                 break
             except APIStatusError as exc:
-                # llama-cpp-python's server knows only {"type": "json_object", "schema": ...}.
-                if self.response_format == "json_schema" and exc.status_code in (400, 422):
+                # llama-cpp-python's server knows only {"type": "json_object", "schema": ...}, and
+                # says so with a 500 naming json_object.
+                refused = exc.status_code in (400, 422) or "json_object" in str(exc)
+                if self.response_format == "json_schema" and refused:
                     self.response_format = "json_object"
                     continue
                 return Reply(None, f"judge request failed: {str(exc)[:200]}")

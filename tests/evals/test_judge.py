@@ -1,0 +1,95 @@
+"""The judge: reply parsing, G-Eval weighting and calibration by hand; plumbing against the real
+SmolLM2 behind llama.cpp's OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from evals.judge import (
+    CaseJudge,
+    GEval,
+    JudgeClient,
+    Verdict,
+    agreement,
+    calibration_set,
+    parse_json_reply,
+    weighted_score,
+)
+from evals.suite import EvalCase, JudgeSpec
+
+
+def test_replies_that_are_not_json_objects_say_why() -> None:
+    assert parse_json_reply('{"score": 4}') == ({"score": 4}, None)
+    assert parse_json_reply('```json\n{"score": 2}\n```') == ({"score": 2}, None)
+    data, reason = parse_json_reply('{"score": ')
+    assert data is None and reason is not None and "unparseable" in reason
+    assert parse_json_reply("[1, 2]")[1] == "reply is not a JSON object: '[1, 2]'"
+    assert parse_json_reply("  ")[1] == "empty reply"
+
+
+def test_g_eval_weights_the_score_digits_by_probability() -> None:
+    # p(4) = 0.6, p(5) = 0.3, p(3) = 0.1 -> 3*0.1 + 4*0.6 + 5*0.3 = 4.2
+    logprobs = {"4": math.log(0.6), "5": math.log(0.3), " 3": math.log(0.1), "}": math.log(0.5)}
+    assert weighted_score(logprobs) == pytest.approx(4.2)
+    assert weighted_score({"x": 0.0}) is None
+
+
+def _cases() -> list[EvalCase]:
+    return [
+        EvalCase(question="What do keybullet kin drop?", reference_answer="A key."),
+        EvalCase(question="Who leads the loony party?", reference_answer="Howling Laud Hope."),
+        EvalCase(question="Unanswerable?", answerable=False),
+    ]
+
+
+def test_calibration_set_perturbs_references_into_labelled_items() -> None:
+    items = calibration_set(_cases(), 2)
+    assert [i["kind"] for i in items] == ["correct", "wrong", "unsupported"] * 2
+    correct, wrong, unsupported = items[:3]
+    assert correct["answer"] == "A key." and correct["contexts"] == ["A key."]
+    assert wrong["answer"] == "Howling Laud Hope."  # another question's reference
+    assert unsupported["answer"] == "A key." and unsupported["contexts"] == ["Howling Laud Hope."]
+    assert calibration_set(_cases()[:1], 4) == []
+
+
+def test_agreement_counts_only_measured_verdicts() -> None:
+    items = calibration_set(_cases(), 1)
+    verdicts = [
+        {"g_eval": Verdict(1.0)},  # correct: agrees
+        {"g_eval": Verdict(0.75)},  # wrong: disagrees
+        {"g_eval": Verdict(None, "unparseable reply")},
+    ]
+    assert agreement(items, verdicts, "g_eval") == {"agreement": 0.5, "scored": 2, "not_measured": 1}
+
+
+@pytest.mark.models
+async def test_constrained_judge_output_parses_against_llama_cpp(llama_server: str) -> None:
+    client = JudgeClient(base_url=llama_server, model="smollm2", max_tokens=48)
+    try:
+        geval = GEval(client, "The answer is correct and supported by the sources.")
+        geval.steps = ["Check the answer against the sources."]  # skip writing steps: keeps the test short
+        verdict = await geval.score("What do keybullet kin drop?", "A key.", ["Keybullet kin drop a key."])
+        assert verdict.reason is None
+        assert verdict.value is not None and 0.0 <= verdict.value <= 1.0
+        assert verdict.details["score"] in (1, 2, 3, 4, 5)
+        # llama-cpp-python's server refuses OpenAI's json_schema format; the client fell back
+        assert client.response_format in ("json_schema", "json_object")
+    finally:
+        await client.close()
+
+
+@pytest.mark.models
+async def test_an_unparseable_judge_reply_is_not_measured(llama_server: str) -> None:
+    # unconstrained and cut off after 3 tokens: the reply cannot be JSON
+    client = JudgeClient(base_url=llama_server, model="smollm2", max_tokens=3, constrained=False)
+    try:
+        judge = CaseJudge(client, JudgeSpec(metrics=["g_eval", "faithfulness"]))
+        judge._geval.steps = ["Check the answer."]
+        verdicts = await judge.verdicts("Q?", "An answer.", ["A source."], None)
+    finally:
+        await client.close()
+    for verdict in verdicts.values():
+        assert verdict.value is None
+        assert verdict.reason is not None and "max_tokens=3" in verdict.reason
