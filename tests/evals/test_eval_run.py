@@ -95,8 +95,8 @@ def test_a_worse_setting_fails_its_regression_gate_and_the_unchanged_one_passes(
     assert "mrr" in failed
 
     compared = _lore(
-        "eval", "compare", str(tmp_path / "baseline"), str(tmp_path / "worse"), "--out", str(tmp_path / "cmp"),
-        data_dir=data_dir,
+        "eval", "compare", str(tmp_path / "baseline"), str(tmp_path / "worse"),
+        "--out", str(tmp_path / "cmp"), data_dir=data_dir,
     )  # fmt: skip
     assert compared.returncode == 1, compared.stdout + compared.stderr
     comparison = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
