@@ -663,3 +663,36 @@ def eval_report(
         import webbrowser
 
         webbrowser.open(target.resolve().as_uri())
+
+
+@eval_app.command("generate")
+def eval_generate(
+    corpus: Annotated[str, typer.Option(help="Corpus whose chunks the questions come from.")],
+    n: Annotated[int, typer.Option("-n", min=1, help="Questions to generate.")] = 50,
+    out_file: Annotated[Path, typer.Option("--out", help="JSONL dataset to write.")] = Path(
+        "generated.jsonl"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the chunk sample (same seed, same chunks).")] = 0,
+) -> None:
+    """Generate question and answer pairs from a corpus's chunks with the LLM (source chunk as reference)."""
+    settings = get_settings()
+
+    async def main() -> Any:
+        from core.resources import open_resources
+        from evals.generate import generate_cases
+
+        async with open_resources(settings, migrate_sqlite=True) as resources:
+            with _Bar("generate", enabled=sys.stderr.isatty()) as bar:
+                bar.start(n)
+                return await generate_cases(
+                    resources, corpus, n, seed=seed, progress=lambda: bar.advance("", "done", 0)
+                )
+
+    generated = _run(main())
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(
+        "".join(case.model_dump_json(exclude_defaults=True) + "\n" for case in generated.cases)
+    )
+    out.print(f"{len(generated.cases)} cases written to {out_file}; {generated.skipped} replies skipped")
+    for reason, count in generated.reasons.items():
+        err.print(f"  skipped {count}: {reason}", highlight=False)
