@@ -212,7 +212,10 @@ def suite_from_mapping(
         raise InvalidInputError(f"{label} is not a valid suite: {exc}") from exc
     suite.source_path = source.resolve() if source is not None else None
     if suite.dataset.loader != "jsonl":
-        suite.dataset.path = (datasets.datasets_root(datasets_dir) / suite.dataset.path).resolve()
+        root = datasets.datasets_root(datasets_dir).resolve()
+        suite.dataset.path = (root / suite.dataset.path).resolve()
+        if base is None and not suite.dataset.path.is_relative_to(root):
+            raise InvalidInputError(f"{label}: the dataset must lie in the datasets folder")
         loaded = datasets.load_cases(suite.dataset)
     elif cases is not None:
         loaded = cases

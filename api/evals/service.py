@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,7 +43,10 @@ def build_suite(
             raise NotFoundError(f"no shipped suite named {shipped!r}")
         loaded, text = load_suite(path, datasets_dir=datasets_dir), path.read_text()
     else:
-        inline = [EvalCase.model_validate(c) for c in cases] if cases is not None else None
+        try:
+            inline = [EvalCase.model_validate(c) for c in cases] if cases is not None else None
+        except ValidationError as exc:
+            raise InvalidInputError(f"not a valid case: {exc}") from exc
         loaded = suite_from_mapping(suite, base=None, datasets_dir=datasets_dir, cases=inline)
         text = yaml.safe_dump({**(suite or {}), **({"cases": cases} if cases else {})}, sort_keys=False)
     if limit is not None:
