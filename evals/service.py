@@ -18,6 +18,7 @@ from evals.runner import CaseProgress, InProcessBackend, RemoteBackend, Run, sum
 from evals.suite import Regression, Suite
 
 RESULTS_FILE = "results.json"
+CALIBRATION_FILE = "calibration.json"
 
 
 def load_run(ref: str | Path, *, runs_dir: Path | None = None) -> dict[str, Any]:
@@ -123,9 +124,7 @@ async def run_in_process(
                 "endpoint": client.base_url,
                 "model": client.model,
                 "metrics": suite.judge.metrics,
-                "calibration": await judging.calibrate(
-                    case_judge, suite.judge, suite.cases, model=client.model
-                ),
+                "calibration": await _calibration(judging, case_judge, suite, out_dir, model=client.model),
             }
             records = await Run(suite, backend, out_dir, embed, case_judge, progress).execute()
         finally:
@@ -141,6 +140,20 @@ async def run_in_process(
         runs_dir=resources.settings.eval_runs_dir,
         extra=extra,
     )
+
+
+async def _calibration(judging: Any, judge: Any, suite: Suite, out_dir: Path, *, model: str) -> Any:
+    """The judge's calibration, scored once per run directory (a resumed run reuses it)."""
+    saved = _read_saved(out_dir / CALIBRATION_FILE)
+    if saved is not None:
+        return saved
+    calibration = await judging.calibrate(judge, suite.judge, suite.cases, model=model)
+    reports.write_json(calibration, out_dir / CALIBRATION_FILE)
+    return calibration
+
+
+def _read_saved(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 async def run_remote(

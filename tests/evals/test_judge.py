@@ -4,6 +4,7 @@ SmolLM2 behind llama.cpp's OpenAI-compatible server."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,39 @@ async def test_an_unparseable_judge_reply_is_not_measured(llama_server: str) -> 
     for verdict in verdicts.values():
         assert verdict.value is None
         assert verdict.reason is not None and "max_tokens=3" in verdict.reason
+
+
+@pytest.mark.models
+async def test_a_judged_run_reports_agreement_and_not_measured_counts(
+    llama_server: str, tmp_path: Path
+) -> None:
+    from evals import reports
+    from evals.judge import calibrate
+    from evals.runner import Run, summarize
+    from tests.evals.test_runner import Scripted, _suite
+
+    suite = _suite(1, judge={"enabled": True, "metrics": ["g_eval"], "calibration_size": 2})
+    client = JudgeClient(base_url=llama_server, model="smollm2", max_tokens=16)
+    try:
+        judge = CaseJudge(client, suite.judge)
+        judge._geval.steps = ["Check the answer against the sources."]
+        calibration = await calibrate(judge, suite.judge, _cases(), model="smollm2")
+        records = await Run(suite, Scripted(), tmp_path, None, judge).execute()
+    finally:
+        await client.close()
+    assert calibration["size"] == 6
+    assert set(calibration["agreement"]) == {"g_eval"}
+    # a 135M judge is not trusted, and the report says so
+    assert calibration["warning"] is None or "not trustworthy" in calibration["warning"]
+    summary = summarize(suite, records)
+    g_eval = summary["metric_details"]["g_eval"]
+    assert g_eval["measured"] + g_eval["not_measured"] == 1
+    page = reports.html_report(
+        {
+            "summary": summary,
+            "cases": records,
+            "gates": [],
+            "judge": {"model": "smollm2", "calibration": calibration},
+        }
+    )
+    assert "judge agreement" in page
