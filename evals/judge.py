@@ -443,6 +443,17 @@ class RagMetrics:
         return Verdict(value, details={"f1": f1, "similarity": similarity})
 
 
+def fit_contexts(contexts: Sequence[str], budget: int) -> list[str]:
+    """The retrieved passages in rank order, cut to ``budget`` characters in all."""
+    fitted = []
+    for text in contexts:
+        if budget <= 0:
+            break
+        fitted.append(text[:budget])
+        budget -= len(fitted[-1])
+    return fitted
+
+
 # -- per case and calibration ---------------------------------------------------------------------
 
 
@@ -476,7 +487,9 @@ class CaseJudge:
         return out
 
     async def __call__(self, case: EvalCase, answered: Answered) -> dict[str, Any]:
-        contexts = [str(p.get("text", "")) for p in answered.retrieved]
+        contexts = fit_contexts(
+            [str(p.get("text", "")) for p in answered.retrieved], self._spec.max_context_chars
+        )
         verdicts = await self.verdicts(case.question, answered.answer or "", contexts, case.reference_answer)
         return {
             "metrics": {n: v.value for n, v in verdicts.items() if v.value is not None},

@@ -120,6 +120,11 @@ class JudgeSpec(BaseModel):
     )
     max_tokens: int = Field(default=1024, ge=16, description="Generous: truncated JSON is unparseable.")
     constrained: bool = Field(default=True, description="Ask for JSON-schema constrained output.")
+    max_context_chars: int = Field(
+        default=6000,
+        ge=200,
+        description="Retrieved context shown to the judge, in characters (small judges have small windows).",
+    )
     calibration_size: int = Field(
         default=6, ge=0, description="Reference answers perturbed into the judge's calibration set."
     )

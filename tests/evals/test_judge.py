@@ -130,3 +130,10 @@ async def test_a_judged_run_reports_agreement_and_not_measured_counts(
         }
     )
     assert "judge agreement" in page
+
+
+def test_contexts_are_cut_to_the_judges_budget() -> None:
+    from evals.judge import fit_contexts
+
+    assert fit_contexts(["a" * 5, "b" * 5, "c" * 5], 8) == ["aaaaa", "bbb"]
+    assert fit_contexts(["abc"], 100) == ["abc"]
