@@ -110,11 +110,15 @@ class InProcessBackend:
 class RemoteBackend:
     """A running Lore server: ``POST /v1/query`` (and ``/v1/search`` for the retrieved chunks)."""
 
-    def __init__(self, base_url: str, token: str | None, *, timeout_s: float = 300.0) -> None:
+    def __init__(
+        self, base_url: str, token: str | None, *, timeout_s: float = 300.0, transport: Any = None
+    ) -> None:
         import httpx2
 
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx2.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        self._client = httpx2.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport
+        )
 
     async def close(self) -> None:
         await self._client.aclose()

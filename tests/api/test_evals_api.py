@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,7 +31,7 @@ CASES = [
 @pytest.fixture(scope="module")
 async def clients(
     tmp_path_factory: pytest.TempPathFactory, user_key: Callable[..., Any]
-) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+) -> AsyncIterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("evals-api")
     docs = root / "docs"
     docs.mkdir()
@@ -50,7 +51,7 @@ async def clients(
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        out = {}
+        out: dict[str, httpx.AsyncClient] = {}
         for name, key in keys.items():
             out[name] = httpx.AsyncClient(
                 transport=transport,
@@ -59,7 +60,7 @@ async def clients(
                 headers={"Authorization": f"Bearer {key}"},
             )
         try:
-            yield out
+            yield {**out, "app": app, "eve_key": keys["eve"]}
         finally:
             for c in out.values():
                 await c.aclose()
@@ -77,7 +78,7 @@ async def _finished(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
 
 
 async def test_an_evaluator_runs_a_suite_and_reads_its_results_and_report(
-    clients: dict[str, httpx.AsyncClient],
+    clients: dict[str, Any],
 ) -> None:
     eve = clients["eve"]
     started = await eve.post("/v1/evals/runs", json={"suite": SUITE, "cases": CASES})
@@ -96,7 +97,7 @@ async def test_an_evaluator_runs_a_suite_and_reads_its_results_and_report(
     assert "<svg" in report.text and "widgets" in report.text
 
 
-async def test_a_failed_gate_marks_the_run_failed(clients: dict[str, httpx.AsyncClient]) -> None:
+async def test_a_failed_gate_marks_the_run_failed(clients: dict[str, Any]) -> None:
     suite = SUITE | {"thresholds": {"hit@2": 1.0}}
     cases = [*CASES, {"question": "Which metal is the widget?", "reference_documents": ["nowhere.md"]}]
     started = await clients["eve"].post("/v1/evals/runs", json={"suite": suite, "cases": cases})
@@ -104,7 +105,7 @@ async def test_a_failed_gate_marks_the_run_failed(clients: dict[str, httpx.Async
     assert run["state"] == "failed" and run["passed"] is False
 
 
-async def test_readers_and_ungranted_corpora_are_refused(clients: dict[str, httpx.AsyncClient]) -> None:
+async def test_readers_and_ungranted_corpora_are_refused(clients: dict[str, Any]) -> None:
     as_reader = await clients["rita"].post("/v1/evals/runs", json={"suite": SUITE, "cases": CASES})
     assert as_reader.status_code == 403
     assert (await clients["rita"].get("/v1/evals/runs")).status_code == 403
@@ -115,7 +116,7 @@ async def test_readers_and_ungranted_corpora_are_refused(clients: dict[str, http
     assert "grant" in private.json()["error"]["message"]
 
 
-async def test_bad_requests_get_the_one_error_shape(clients: dict[str, httpx.AsyncClient]) -> None:
+async def test_bad_requests_get_the_one_error_shape(clients: dict[str, Any]) -> None:
     eve = clients["eve"]
     # a suite sent over HTTP may not name files on the server
     by_path = await eve.post("/v1/evals/runs", json={"suite": SUITE | {"dataset": "/etc/passwd"}})
@@ -126,7 +127,7 @@ async def test_bad_requests_get_the_one_error_shape(clients: dict[str, httpx.Asy
     assert (await eve.get("/v1/evals/runs/nope/report")).status_code == 404
 
 
-async def test_inline_suites_stay_inside_the_datasets_folder(clients: dict[str, httpx.AsyncClient]) -> None:
+async def test_inline_suites_stay_inside_the_datasets_folder(clients: dict[str, Any]) -> None:
     eve = clients["eve"]
     outside = {"loader": "beir", "path": "../../etc"}
     response = await eve.post("/v1/evals/runs", json={"suite": SUITE | {"dataset": outside}})
@@ -134,3 +135,25 @@ async def test_inline_suites_stay_inside_the_datasets_folder(clients: dict[str, 
     assert "datasets folder" in response.json()["error"]["message"]
     bad_case = await eve.post("/v1/evals/runs", json={"suite": SUITE, "cases": [{"question": ""}]})
     assert bad_case.status_code == 422
+
+
+async def test_a_suite_run_by_url_scores_as_the_in_process_run(
+    clients: dict[str, Any], tmp_path: Path
+) -> None:
+    import httpx2
+
+    from evals.runner import InProcessBackend, RemoteBackend, Run, summarize
+    from evals.suite import EvalCase, Suite
+
+    app = clients["app"]
+    suite = Suite.model_validate(SUITE)
+    suite.cases = [EvalCase.model_validate(c) for c in CASES]
+    remote = RemoteBackend("http://lore.test", clients["eve_key"], transport=httpx2.ASGITransport(app=app))
+    try:
+        by_url = await Run(suite, remote, tmp_path / "remote").execute()
+    finally:
+        await remote.close()
+    in_process = await Run(suite, InProcessBackend(app.state.resources), tmp_path / "local").execute()
+    assert [r.get("error") for r in by_url] == [None, None]
+    assert summarize(suite, by_url)["metrics"]["hit@2"] == 1.0
+    assert [r["metrics"] for r in by_url] == [r["metrics"] for r in in_process]
