@@ -14,7 +14,7 @@ from core.errors import InvalidInputError
 from core.resources import Resources
 from core.settings import Settings
 from evals import datasets, gates, reports
-from evals.runner import CaseProgress, InProcessBackend, RemoteBackend, Run, summarize
+from evals.runner import Backend, CaseProgress, Embed, InProcessBackend, RemoteBackend, Run, summarize
 from evals.suite import Regression, Suite
 
 RESULTS_FILE = "results.json"
@@ -113,24 +113,15 @@ async def run_in_process(
     info = run_info(resources.settings, suite, out_dir, target="in-process")
     ingested = await ingest_suite(resources, suite, progress=ingest_progress)
     extra: dict[str, Any] = {"ingest": ingested}
-    backend = InProcessBackend(resources)
-    embed = resources.embedder.embed_query
-    if suite.judge.enabled and suite.mode == "answer":
-        from evals import judge as judging
-
-        client, case_judge = judging.open_judge(suite, resources.settings, embed)
-        try:
-            extra["judge"] = {
-                "endpoint": client.base_url,
-                "model": client.model,
-                "metrics": suite.judge.metrics,
-                "calibration": await _calibration(judging, case_judge, suite, out_dir, model=client.model),
-            }
-            records = await Run(suite, backend, out_dir, embed, case_judge, progress).execute()
-        finally:
-            await client.close()
-    else:
-        records = await Run(suite, backend, out_dir, embed, None, progress).execute()
+    records = await _answer_all(
+        suite,
+        InProcessBackend(resources),
+        resources.settings,
+        out_dir,
+        resources.embedder.embed_query,
+        progress,
+        extra,
+    )
     return finish(
         suite,
         records,
@@ -140,6 +131,33 @@ async def run_in_process(
         runs_dir=resources.settings.eval_runs_dir,
         extra=extra,
     )
+
+
+async def _answer_all(
+    suite: Suite,
+    backend: Backend,
+    settings: Settings,
+    out_dir: Path,
+    embed: Embed,
+    progress: CaseProgress | None,
+    extra: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Every case's record, judged when the suite turns the judge on (its calibration goes in ``extra``)."""
+    if not (suite.judge.enabled and suite.mode == "answer"):
+        return await Run(suite, backend, out_dir, embed, None, progress).execute()
+    from evals import judge as judging
+
+    client, case_judge = judging.open_judge(suite, settings, embed)
+    try:
+        extra["judge"] = {
+            "endpoint": client.base_url,
+            "model": client.model,
+            "metrics": suite.judge.metrics,
+            "calibration": await _calibration(judging, case_judge, suite, out_dir, model=client.model),
+        }
+        return await Run(suite, backend, out_dir, embed, case_judge, progress).execute()
+    finally:
+        await client.close()
 
 
 async def _calibration(judging: Any, judge: Any, suite: Suite, out_dir: Path, *, model: str) -> Any:
@@ -174,12 +192,19 @@ async def run_remote(
     info = run_info(settings, suite, out_dir, target=url)
     embedder = await asyncio.to_thread(Embedder, settings.embedding)
     backend = RemoteBackend(url, token)
+    extra: dict[str, Any] = {}
     try:
-        records = await Run(suite, backend, out_dir, embedder.embed_query, None, progress).execute()
+        records = await _answer_all(suite, backend, settings, out_dir, embedder.embed_query, progress, extra)
     finally:
         await backend.close()
     return finish(
-        suite, records, info=info, out_dir=out_dir, baseline=baseline, runs_dir=settings.eval_runs_dir
+        suite,
+        records,
+        info=info,
+        out_dir=out_dir,
+        baseline=baseline,
+        runs_dir=settings.eval_runs_dir,
+        extra=extra,
     )
 
 
