@@ -256,13 +256,19 @@ _STATEMENTS_SCHEMA = {
     "properties": {"statements": {"type": "array", "items": {"type": "string"}, "maxItems": 6}},
     "required": ["statements"],
 }
-_VERDICTS_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "verdicts": {"type": "array", "items": {"type": "integer", "enum": [0, 1]}, "maxItems": 10}
-    },
-    "required": ["verdicts"],
-}
+
+
+def verdicts_schema(count: int) -> dict[str, Any]:
+    """Exactly ``count`` 0/1 verdicts: small judges otherwise return a fixed-length list whatever they
+    were given, which ragas then cannot match to the statements."""
+    verdict = {"type": "integer", "enum": [0, 1]}
+    return {
+        "type": "object",
+        "properties": {"verdicts": {"type": "array", "items": verdict, "minItems": count, "maxItems": count}},
+        "required": ["verdicts"],
+    }
+
+
 _QUESTION_SCHEMA = {
     "type": "object",
     "properties": {"question": {"type": "string"}, "noncommittal": {"type": "integer", "enum": [0, 1]}},
@@ -319,7 +325,7 @@ class RagMetrics:
                     f"for each of the {len(items)} items.",
                 },
             ],
-            _VERDICTS_SCHEMA,
+            verdicts_schema(len(items)),
         )
         if reply.data is None:
             return None, reply.reason

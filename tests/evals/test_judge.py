@@ -12,6 +12,7 @@ from evals.judge import (
     CaseJudge,
     GEval,
     JudgeClient,
+    RagMetrics,
     Verdict,
     agreement,
     calibration_set,
@@ -76,7 +77,12 @@ async def test_constrained_judge_output_parses_against_llama_cpp(llama_server: s
         assert verdict.value is not None and 0.0 <= verdict.value <= 1.0
         assert verdict.details["score"] in (1, 2, 3, 4, 5)
         # llama-cpp-python's server refuses OpenAI's json_schema format; the client fell back
-        assert client.response_format in ("json_schema", "json_object")
+        assert client.response_format == "json_object"
+        # the schema fixes the number of verdicts, so each statement gets one
+        verdicts, reason = await RagMetrics(client, None)._verdicts(
+            "Can each statement be inferred from the text?", "Kin drop keys.", ["a", "b", "c"]
+        )
+        assert reason is None and verdicts is not None and len(verdicts) == 3
     finally:
         await client.close()
 
