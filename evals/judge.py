@@ -8,10 +8,14 @@ NaN, or a failed request is recorded as *not measured* with its reason, never as
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigurationError
@@ -43,6 +47,16 @@ class Verdict:
     value: float | None
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Raw:
+    """An endpoint's reply as text, with the generated tokens' top logprobs where it gave them."""
+
+    content: str
+    finish_reason: str | None
+    tokens: list[str] = field(default_factory=list)
+    top: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -109,9 +123,11 @@ class JudgeClient:
     def for_suite(cls, spec: JudgeSpec, settings: Settings) -> JudgeClient:
         base_url = spec.base_url or settings.llm.base_url
         if not base_url:
-            raise ConfigurationError(
-                "the judge needs an OpenAI-compatible endpoint: set judge.base_url in the suite or "
-                "LORE_LLM__BASE_URL (llama.cpp's server: python -m llama_cpp.server --model FILE.gguf)"
+            from core.components.llm import smollm2_path
+
+            path = Path(settings.llm.model_path) if settings.llm.model_path else smollm2_path()
+            return LlamaCppJudgeClient(
+                model_path=path, max_tokens=spec.max_tokens, threads=settings.llm.threads
             )
         return cls(
             base_url=base_url,
@@ -128,6 +144,18 @@ class JudgeClient:
         self, messages: Sequence[dict[str, str]], schema: dict[str, Any], *, logprobs: bool = False
     ) -> Reply:
         """A JSON object matching ``schema``, constrained by the endpoint where it supports it."""
+        raw = await self._complete(messages, schema, logprobs=logprobs)
+        if isinstance(raw, str):
+            return Reply(None, raw)
+        data, reason = parse_json_reply(raw.content)
+        if data is None and raw.finish_reason == "length":
+            reason = f"reply cut off at max_tokens={self.max_tokens}: {reason}"
+        return Reply(data, reason, raw.top, raw.tokens)
+
+    async def _complete(
+        self, messages: Sequence[dict[str, str]], schema: dict[str, Any], *, logprobs: bool
+    ) -> Raw | str:
+        """The endpoint's reply, or why there is none."""
         from openai import APIStatusError, OpenAIError
 
         extra: dict[str, Any] = {"logprobs": True, "top_logprobs": 5} if logprobs else {}
@@ -156,22 +184,73 @@ class JudgeClient:
                 if self.response_format == "json_schema" and refused:
                     self.response_format = "json_object"
                     continue
-                return Reply(None, f"judge request failed: {str(exc)[:200]}")
+                return f"judge request failed: {str(exc)[:200]}"
             except OpenAIError as exc:
-                return Reply(None, f"judge request failed: {str(exc)[:200]}")
+                return f"judge request failed: {str(exc)[:200]}"
         choice = out.choices[0]
-        data, reason = parse_json_reply(choice.message.content or "")
-        if data is None and choice.finish_reason == "length":
-            reason = f"reply cut off at max_tokens={self.max_tokens}: {reason}"
-        tokens: list[str] = []
-        top: list[dict[str, float]] = []
+        raw = Raw(choice.message.content or "", choice.finish_reason)
         if choice.logprobs is not None and choice.logprobs.content:
             for item in choice.logprobs.content:
-                tokens.append(item.token)
-                top.append(
+                raw.tokens.append(item.token)
+                raw.top.append(
                     {alt.token: alt.logprob for alt in item.top_logprobs or []} or {item.token: item.logprob}
                 )
-        return Reply(data, reason, top, tokens)
+        return raw
+
+
+class LlamaCppJudgeClient(JudgeClient):
+    """The judge in process: a GGUF model through llama.cpp, its output constrained by a grammar
+    made from the schema (one generation at a time, in a worker thread)."""
+
+    def __init__(self, *, model_path: Path, max_tokens: int = 1024, threads: int | None = None) -> None:
+        from llama_cpp import Llama
+
+        if not model_path.is_file():
+            raise ConfigurationError(f"judge model file not found: {model_path}")
+        self.base_url = "in-process llama.cpp"
+        self.model = model_path.stem
+        self.max_tokens = max_tokens
+        self.response_format = "json_object"
+        self._llama: Any = Llama(
+            model_path=str(model_path),
+            n_ctx=4096,
+            n_threads=threads or os.cpu_count() or 1,
+            logits_all=True,  # logprobs of every generated token, for G-Eval's weighting
+            verbose=False,
+        )
+        self._lock = threading.Lock()
+
+    async def close(self) -> None:
+        close = getattr(self._llama, "close", None)
+        if close is not None:
+            close()
+
+    def _complete_sync(
+        self, messages: Sequence[dict[str, str]], schema: dict[str, Any], logprobs: bool
+    ) -> Raw:
+        with self._lock:
+            out = self._llama.create_chat_completion(
+                messages=list(messages),
+                response_format={"type": "json_object", "schema": schema},
+                max_tokens=self.max_tokens,
+                temperature=0.0,
+                logprobs=logprobs,
+                top_logprobs=5 if logprobs else None,
+            )
+        choice = out["choices"][0]
+        raw = Raw(choice["message"].get("content") or "", choice.get("finish_reason"))
+        for item in ((choice.get("logprobs") or {}).get("content")) or []:
+            raw.tokens.append(item["token"])
+            raw.top.append({alt["token"]: alt["logprob"] for alt in item.get("top_logprobs") or []})
+        return raw
+
+    async def _complete(
+        self, messages: Sequence[dict[str, str]], schema: dict[str, Any], *, logprobs: bool
+    ) -> Raw | str:
+        try:
+            return await asyncio.to_thread(self._complete_sync, messages, schema, logprobs)
+        except (ValueError, RuntimeError) as exc:  # llama.cpp's errors: grammar, context overflow
+            return f"judge generation failed: {str(exc)[:200]}"
 
 
 # -- G-Eval ---------------------------------------------------------------------------------------

@@ -143,3 +143,22 @@ def test_contexts_are_cut_to_the_judges_budget() -> None:
 
     assert fit_contexts(["a" * 5, "b" * 5, "c" * 5], 8) == ["aaaaa", "bbb"]
     assert fit_contexts(["abc"], 100) == ["abc"]
+
+
+@pytest.mark.models
+async def test_the_in_process_judge_is_constrained_and_weighted_by_logprobs() -> None:
+    from core.components.llm import smollm2_path
+    from core.settings import Settings
+    from evals.judge import LlamaCppJudgeClient
+
+    # no endpoint configured: the judge is SmolLM2 in process
+    client = JudgeClient.for_suite(JudgeSpec(max_tokens=16), Settings())
+    assert isinstance(client, LlamaCppJudgeClient) and client.model == smollm2_path().stem
+    try:
+        geval = GEval(client, "The answer is correct.")
+        geval.steps = ["Check the answer."]
+        verdict = await geval.score("What do kin drop?", "A key.", ["Kin drop a key."])
+    finally:
+        await client.close()
+    assert verdict.reason is None and verdict.value is not None
+    assert verdict.details["weighted"] is not None  # logprobs came back
