@@ -323,7 +323,10 @@ def summarize(
 ) -> dict[str, Any]:
     """Suite-level figures: each metric's mean over the cases measured (and its spread over repeats),
     not-measured counts with reasons, latency percentiles, tokens, per-tag means."""
-    names = suite.metrics or sorted({n for r in records for n in r.get("metrics", {})})
+    # A metric never measured still has its row: its not-measured count is the finding.
+    names = suite.metrics or sorted(
+        {n for r in records for n in (*r.get("metrics", {}), *r.get("not_measured", {}))}
+    )
     summary_metrics: dict[str, float | None] = {}
     detail: dict[str, dict[str, Any]] = {}
     for name in names:

@@ -60,8 +60,10 @@ mode: retrieve
 k: {k}
 settings:
   retrieval: {{mode: {mode}}}
+# One question's two best chunks tie in hybrid RRF and come back in either order from run to run
+# (MRR 0.975 or 0.95): the limits allow that flip; k=1 without hybrid costs about 0.1.
 regression:
-  max_drop: {{mrr: 0.02, ndcg@10: 0.02}}
+  max_drop: {{mrr: 0.05, ndcg@10: 0.05}}
 """
 
 

@@ -61,6 +61,12 @@ def test_summary_counts_not_measured_with_reasons_and_never_as_zero() -> None:
     assert summary["tokens"]["in_per_question"] == 100
 
 
+def test_a_metric_never_measured_is_listed_with_its_count() -> None:
+    summary = summarize(_suite(), [_record("a", "qa", 0.0, 1.0), _record("b", "qb", 0.0, 0.5)])
+    assert summary["metrics"]["faithfulness"] is None
+    assert summary["metric_details"]["faithfulness"]["not_measured"] == 2
+
+
 def test_thresholds_pass_and_fail_and_an_unmeasured_metric_fails() -> None:
     summary = {"metrics": {"hit@4": 0.7, "latency_p95_ms": 900.0, "faithfulness": None}}
     checked = gates.check_thresholds(
