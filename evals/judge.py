@@ -687,10 +687,13 @@ async def calibrate(
         warning = (
             f"the judge ({model}) agrees with the calibration labels less than {TRUSTED_AGREEMENT:.0%} of "
             f"the time on {', '.join(poor)} (about 50% is chance). Its scores for these metrics are not "
-            "trustworthy: treat them as plumbing checks, not measurements. A model this small (a 135M "
-            "model cannot follow a grading rubric) needs replacing by a capable judge (e.g. a 7B+ "
-            "instruct model on vLLM) before its scores mean anything."
+            "trustworthy: treat them as plumbing checks, not measurements."
         )
+        if "smollm" in model.lower() or "135m" in model.lower():
+            warning += (
+                " SmolLM2-135M cannot follow a grading rubric: use a capable judge (e.g. a 7B+ "
+                "instruct model on vLLM) before reading anything into these scores."
+            )
     return {
         "size": len(items),
         "agreement": table,

@@ -162,3 +162,22 @@ async def test_the_in_process_judge_is_constrained_and_weighted_by_logprobs() ->
         await client.close()
     assert verdict.reason is None and verdict.value is not None
     assert verdict.details["weighted"] is not None  # logprobs came back
+
+
+async def test_calibration_says_plainly_when_a_small_judge_disagrees() -> None:
+    from evals.judge import calibrate
+
+    class Contrary:
+        """Scores every item 0.6 (a judge that always says 'good')."""
+
+        async def verdicts(
+            self, question: str, answer: str, contexts: list[str], reference: str | None
+        ) -> dict[str, Verdict]:
+            return {"g_eval": Verdict(0.6)}
+
+    spec = JudgeSpec(metrics=["g_eval"], calibration_size=2)
+    calibration = await calibrate(Contrary(), spec, _cases(), model="SmolLM2-135M-Instruct")  # type: ignore[arg-type]
+    assert calibration["agreement"]["g_eval"]["agreement"] == pytest.approx(2 / 6)
+    assert "not trustworthy" in calibration["warning"] and "SmolLM2-135M cannot" in calibration["warning"]
+    capable = await calibrate(Contrary(), spec, _cases(), model="qwen-72b")  # type: ignore[arg-type]
+    assert "SmolLM2" not in capable["warning"]
