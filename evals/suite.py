@@ -216,19 +216,22 @@ def suite_from_mapping(
     except ValidationError as exc:
         raise InvalidInputError(f"{label} is not a valid suite: {exc}") from exc
     suite.source_path = source.resolve() if source is not None else None
-    if suite.dataset.loader != "jsonl":
-        root = datasets.datasets_root(datasets_dir).resolve()
-        suite.dataset.path = (root / suite.dataset.path).resolve()
-        if base is None and not suite.dataset.path.is_relative_to(root):
-            raise InvalidInputError(f"{label}: the dataset must lie in the datasets folder")
-        loaded = datasets.load_cases(suite.dataset)
-    elif cases is not None:
-        loaded = cases
-    elif base is not None:
-        suite.dataset.path = (base / suite.dataset.path).resolve()
-        loaded = datasets.load_cases(suite.dataset)
-    else:
-        raise InvalidInputError(f"{label}: give the cases inline or a dataset loader, not a JSONL path")
+    try:
+        if suite.dataset.loader != "jsonl":
+            root = datasets.datasets_root(datasets_dir).resolve()
+            suite.dataset.path = (root / suite.dataset.path).resolve()
+            if base is None and not suite.dataset.path.is_relative_to(root):
+                raise InvalidInputError(f"{label}: the dataset must lie in the datasets folder")
+            loaded = datasets.load_cases(suite.dataset)
+        elif cases is not None:
+            loaded = cases
+        elif base is not None:
+            suite.dataset.path = (base / suite.dataset.path).resolve()
+            loaded = datasets.load_cases(suite.dataset)
+        else:
+            raise InvalidInputError(f"{label}: give the cases inline or a dataset loader, not a JSONL path")
+    except (OSError, ValueError, KeyError) as exc:  # unreadable files, malformed rows
+        raise InvalidInputError(f"{label}: cannot read its dataset: {exc}") from exc
     if suite.ingest and base is None:
         raise InvalidInputError(f"{label}: ingest paths are not accepted here")
     suite.ingest = [(base / p).resolve() for p in suite.ingest] if base is not None else []

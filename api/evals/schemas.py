@@ -20,6 +20,7 @@ class EvalRunCreate(BaseModel):
     )
     shipped: str | None = Field(
         default=None,
+        max_length=100,
         description="Name of a suite shipped with Lore (evals/suites/NAME.yaml) instead of `suite`.",
     )
     cases: list[dict[str, Any]] | None = Field(
@@ -27,7 +28,7 @@ class EvalRunCreate(BaseModel):
     )
     limit: int | None = Field(default=None, ge=1, description="Run only this many questions, spread evenly.")
     baseline: str | None = Field(
-        default=None, description="ID of an earlier run to check regressions against."
+        default=None, max_length=100, description="ID of an earlier run to check regressions against."
     )
 
 

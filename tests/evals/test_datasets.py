@@ -125,3 +125,16 @@ def test_shipped_suites_load_from_the_shared_datasets() -> None:
     scifact = load_suite(REPO / "evals" / "suites" / "scifact.yaml", datasets_dir=SHARED)
     assert len(scifact.cases) == 300
     assert scifact.mode == "retrieve"
+
+
+def test_a_malformed_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    from core.errors import InvalidInputError
+    from evals.suite import suite_from_mapping
+
+    folder = tmp_path / "web"
+    folder.mkdir()
+    (folder / "documents.csv").write_text("index,url\n0,https://a.example\n")  # no source_url column
+    (folder / "single_passage_answer_questions.csv").write_text("document_index,question,answer\n0,Q?,A\n")
+    raw = {"name": "w", "corpus": "c", "dataset": {"loader": "single_topic_web", "path": "web"}}
+    with pytest.raises(InvalidInputError, match="cannot read its dataset"):
+        suite_from_mapping(raw, base=None, datasets_dir=tmp_path)
