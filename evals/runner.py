@@ -124,9 +124,14 @@ class RemoteBackend:
         await self._client.aclose()
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx2
+
         from core.errors import BackendError
 
-        response = await self._client.post(path, json=body)
+        try:
+            response = await self._client.post(path, json=body)
+        except httpx2.HTTPError as exc:
+            raise BackendError(f"{path} failed: {exc}") from exc
         if response.status_code >= 400:
             raise BackendError(f"{path} answered {response.status_code}: {response.text[:300]}")
         data: dict[str, Any] = response.json()

@@ -105,3 +105,20 @@ async def test_unanswerable_questions_score_refusal_only() -> None:
     scored = await score_case(suite, case, answered, None)
     assert scored["metrics"] == {"refusal_accuracy": 1.0}
     assert scored["not_measured"] == {"citation_validity": "the answer cites nothing"}
+
+
+async def test_an_unreachable_server_fails_each_question_not_the_run(tmp_path: Path) -> None:
+    import socket
+
+    from evals.runner import RemoteBackend
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = RemoteBackend(f"http://127.0.0.1:{port}", "key", timeout_s=2)
+    try:
+        records = await Run(_suite(2), backend, tmp_path).execute()
+    finally:
+        await backend.close()
+    assert [bool(r.get("error")) for r in records] == [True, True]
+    assert "/v1/search failed" in records[0]["error"]
