@@ -125,6 +125,9 @@ def test_shipped_suites_load_from_the_shared_datasets() -> None:
     scifact = load_suite(REPO / "evals" / "suites" / "scifact.yaml", datasets_dir=SHARED)
     assert len(scifact.cases) == 300
     assert scifact.mode == "retrieve"
+    sec = load_suite(REPO / "evals" / "suites" / "sec10q.yaml", datasets_dir=SHARED)
+    assert len(sec.cases) == 195 and all(c.reference_documents for c in sec.cases)
+    assert len(datasets.load_documents(sec.dataset)) == 20
 
 
 def test_a_malformed_dataset_is_a_clear_error(tmp_path: Path) -> None:
