@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
 from fastapi.responses import HTMLResponse
+from starlette.requests import HTTPConnection
 
 from api.auth.dependencies import EvaluatorPrincipal
 from api.dependencies import BackgroundDep, ResourcesDep
@@ -13,6 +16,15 @@ from api.ops.ratelimit import AdminRateLimit
 from api.schemas import ErrorResponse
 
 router = APIRouter(prefix="/v1/evals", tags=["evals"], dependencies=[AdminRateLimit])
+
+
+def get_in_flight(connection: HTTPConnection) -> service.InFlight:
+    """The eval runs this app is running (made by its lifespan)."""
+    in_flight: service.InFlight = connection.app.state.eval_runs
+    return in_flight
+
+
+InFlightDep = Annotated[service.InFlight, Depends(get_in_flight)]
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorResponse, "description": "Not found"}}
 
 
@@ -20,7 +32,11 @@ _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorResponse, 
     "/runs", response_model=EvalRunPublic, status_code=status.HTTP_202_ACCEPTED, responses=_NOT_FOUND
 )
 async def start_run(
-    body: EvalRunCreate, principal: EvaluatorPrincipal, resources: ResourcesDep, background: BackgroundDep
+    body: EvalRunCreate,
+    principal: EvaluatorPrincipal,
+    resources: ResourcesDep,
+    background: BackgroundDep,
+    in_flight: InFlightDep,
 ) -> EvalRunPublic:
     """Start a suite; it runs in the background. Follow it with GET /v1/evals/runs/{id}."""
     suite, text = service.build_suite(
@@ -36,8 +52,10 @@ async def start_run(
             runs_dir=resources.settings.eval_runs_dir,
         )
         public = EvalRunPublic.from_row(row)
+    in_flight.ids.add(row.id)
     background.spawn(
-        service.execute_run(resources, row.id, suite, baseline=body.baseline), name=f"eval-{row.id}"
+        service.execute_run(resources, row.id, suite, baseline=body.baseline, in_flight=in_flight),
+        name=f"eval-{row.id}",
     )
     return public
 

@@ -64,7 +64,7 @@ async def check_corpus_access(resources: Resources, principal: Principal, corpus
 
 
 async def create_run(
-    session: AsyncSession, *, suite: Suite, suite_yaml: str, user_id: str, runs_dir: Path
+    session: AsyncSession, *, suite: Suite, suite_yaml: str, user_id: str | None, runs_dir: Path
 ) -> EvalRunRow:
     run_id = str(uuid.uuid4())
     row = EvalRunRow(
@@ -92,7 +92,14 @@ async def get_run(session: AsyncSession, run_id: str) -> EvalRunRow:
     return row
 
 
-async def execute_run(resources: Resources, run_id: str, suite: Suite, *, baseline: str | None) -> None:
+async def execute_run(
+    resources: Resources,
+    run_id: str,
+    suite: Suite,
+    *,
+    baseline: str | None,
+    in_flight: InFlight | None = None,
+) -> None:
     """Run the suite over the server's resources (with the suite's retrieval settings) and record
     the outcome on the run's row; the LLM is the server's (a suite cannot swap it here)."""
     async with resources.sessions() as session:
@@ -121,6 +128,33 @@ async def execute_run(resources: Resources, run_id: str, suite: Suite, *, baseli
             setattr(row, key, value)
         row.finished_at = utcnow()
         await session.commit()
+    if in_flight is not None:
+        in_flight.ids.discard(run_id)
+
+
+INTERRUPTED = "the server stopped while the run was going on; start it again"
+
+
+class InFlight:
+    """The eval runs this server is running, so a shutdown can record them as interrupted."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    async def interrupt_all(self, resources: Resources) -> int:
+        """Record every run still going on as ended in error (the shutdown stops it)."""
+        if not self.ids:
+            return 0
+        async with resources.sessions() as session:
+            rows = (await session.execute(select(EvalRunRow).where(EvalRunRow.id.in_(self.ids)))).scalars()
+            count = 0
+            for row in rows:
+                if row.state in ("pending", "running"):
+                    row.state, row.error, row.finished_at = "error", INTERRUPTED, utcnow()
+                    count += 1
+            await session.commit()
+        self.ids.clear()
+        return count
 
 
 def report_path(row: EvalRunRow) -> Path:

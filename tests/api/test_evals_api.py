@@ -157,3 +157,25 @@ async def test_a_suite_run_by_url_scores_as_the_in_process_run(
     assert [r.get("error") for r in by_url] == [None, None]
     assert summarize(suite, by_url)["metrics"]["hit@2"] == 1.0
     assert [r["metrics"] for r in by_url] == [r["metrics"] for r in in_process]
+
+
+async def test_runs_cut_off_by_a_shutdown_are_recorded_interrupted(clients: dict[str, Any]) -> None:
+    from api.evals import service
+    from evals.suite import Suite
+
+    app = clients["app"]
+    resources = app.state.resources
+    async with resources.sessions() as session:
+        row = await service.create_run(
+            session,
+            suite=Suite.model_validate(SUITE),
+            suite_yaml="",
+            user_id=None,
+            runs_dir=Path("/nonexistent"),
+        )
+        row.state = "running"
+        await session.commit()
+    app.state.eval_runs.ids.add(row.id)
+    assert await app.state.eval_runs.interrupt_all(resources) == 1
+    run = (await clients["eve"].get(f"/v1/evals/runs/{row.id}")).json()
+    assert run["state"] == "error" and run["error"] == service.INTERRUPTED
