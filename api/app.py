@@ -13,6 +13,8 @@ from api.background import BackgroundWork
 from api.conversations import routes as conversation_routes
 from api.corpora import routes as corpora_routes
 from api.errors import install_error_handlers
+from api.evals import routes as eval_routes
+from api.evals import service as eval_service
 from api.job_runner import JobRunner
 from api.ops.install import closing_ops, install_ops
 from api.routes import health, jobs, query, search, ws
@@ -33,12 +35,14 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[], None]
             app.state.resources = resources
             app.state.background = BackgroundWork()
             app.state.jobs = JobRunner(resources.sessions)
+            app.state.eval_runs = eval_service.InFlight()
             if on_ready is not None:
                 on_ready()
             yield
             # Running ingestion jobs stop and are recorded interrupted, and saves spawned by
             # streams finish, before the database closes.
             await app.state.jobs.close()
+            await app.state.eval_runs.interrupt_all(resources)
             await app.state.background.drain()
 
     app = FastAPI(
@@ -58,4 +62,5 @@ def create_app(settings: Settings | None = None, *, on_ready: Callable[[], None]
     app.include_router(corpora_routes.router)
     app.include_router(conversation_routes.router)
     app.include_router(jobs.router)
+    app.include_router(eval_routes.router)
     return app

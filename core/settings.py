@@ -504,6 +504,22 @@ class RateLimitSettings(BaseModel):
     login_burst: int = Field(default=10, ge=1, description="Login bucket size.")
 
 
+class EvalSettings(BaseModel):
+    datasets_dir: Path = Field(
+        default=Path("../shared/datasets"),
+        description=(
+            "Folder of the public datasets suites name by loader (SciFact, SEC 10-Q, single-topic web); "
+            "relative paths are read from the working directory."
+        ),
+    )
+    runs_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where runs started through the API keep their records and reports. Unset: <data_dir>/eval-runs."
+        ),
+    )
+
+
 class Settings(BaseSettings):
     """The root settings model; build it with :func:`get_settings`."""
 
@@ -535,6 +551,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    evals: EvalSettings = Field(default_factory=EvalSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -570,6 +587,11 @@ class Settings(BaseSettings):
         if self.database.url:
             return self.database.url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'lore.db').resolve()}"
+
+    @property
+    def eval_runs_dir(self) -> Path:
+        """The effective folder of API-started eval runs."""
+        return self.evals.runs_dir or self.data_dir / "eval-runs"
 
     @property
     def uses_sqlite(self) -> bool:

@@ -212,3 +212,24 @@ class MessageRow(Base):
     # complete | partial (the client left mid-stream) | error
     status: Mapped[str] = mapped_column(String(20), default="complete")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EvalRunRow(Base):
+    """A suite run started through the API; its records and reports live in ``run_dir``."""
+
+    __tablename__ = "eval_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    suite: Mapped[str] = mapped_column(String(200))
+    # The suite as submitted (YAML text), so a run can be repeated as it was.
+    suite_yaml: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    # pending | running | succeeded (gates passed) | failed (a gate failed) | error (the run broke)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    summary: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    gates: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    run_dir: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
