@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -35,10 +34,8 @@ def _free_port() -> int:
 def browser(tmp_path: Path) -> Iterator[int]:
     """A headless Chromium; yields its DevTools port."""
     if CHROMIUM is None:
-        message = "needs Debian's chromium package (apt-get install chromium)"
-        if os.environ.get("LORE_TEST_REQUIRE_SERVICES"):
-            pytest.fail(message)
-        pytest.skip(message)
+        # A browser is not one of the services CI must have: .ci/run installs it when it can.
+        pytest.skip("needs Debian's chromium package (apt-get install chromium)")
     port = _free_port()
     proc = subprocess.Popen(
         [
