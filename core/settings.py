@@ -331,12 +331,9 @@ class RetrievalSettings(BaseModel):
     )
     max_question_chars: int = Field(default=2000, description="Longer questions are refused.")
     dense_weight: float = Field(
-        default=1.5,
+        default=1.0,
         gt=0,
-        description=(
-            "Weight of the dense ranking in hybrid RRF (Qdrant divides the ranking's ranks by it). "
-            "1.5 with rrf_k 20 scored best on SciFact's training queries (bench/retrieval.py --sweep)."
-        ),
+        description="Weight of the dense ranking in hybrid RRF (Qdrant divides the ranking's ranks by it).",
     )
     sparse_weight: float = Field(
         default=1.0, gt=0, description="Weight of the BM25 ranking in hybrid RRF (as dense_weight)."
@@ -344,7 +341,10 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(
         default=20,
         ge=1,
-        description="RRF's constant in hybrid fusion; smaller lets each ranking's top ranks count for more.",
+        description=(
+            "RRF's constant in hybrid fusion; smaller lets each ranking's top ranks count for more. 20 "
+            "scored best on SciFact's training queries (bench/retrieval.py --split train --sweep)."
+        ),
     )
     max_chunks_per_document: int = Field(
         default=2,
@@ -365,7 +365,7 @@ class RetrievalSettings(BaseModel):
         ),
     )
     citation_min_support: float = Field(
-        default=0.5,
+        default=0.4,
         ge=0.0,
         le=1.0,
         description=(

@@ -14,7 +14,8 @@ from typing import Protocol
 
 from ingestion.extract import Block
 
-CHUNKER_VERSION = "lore-chunker-1"
+# 2: chunks are embedded under a context header (ingestion.pipeline.embedding_text).
+CHUNKER_VERSION = "lore-chunker-2"
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
 

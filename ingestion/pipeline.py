@@ -153,8 +153,9 @@ def index_signature(config: IndexConfig, embedder: Embedder) -> str:
 
 
 def chunk_budget(config: IndexConfig, embedder: Embedder) -> int:
-    """Tokens per chunk: the corpus's setting, capped by what its embedder reads without truncating."""
-    return min(config.chunk_tokens, embedder.max_tokens - embedder.special_tokens)
+    """Tokens per chunk: the corpus's setting, capped by what its embedder reads without truncating
+    (with room for the context header, see embedding_text)."""
+    return min(config.chunk_tokens, embedder.max_tokens - embedder.special_tokens - HEADER_TOKENS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -796,12 +797,33 @@ def make_chunks(
     ]
 
 
+# Characters of a chunk's context header (document title, section heading) at most, and the
+# tokens kept free for it in each chunk's budget (about 4 characters a token).
+_HEADER_CHARS = 160
+HEADER_TOKENS = 40
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What is embedded for a chunk: its text under a header naming its document and section.
+
+    A chunk cut from the middle of a document often never names what it is about; its title and
+    heading do (a contextual chunk header). Only the vectors see the header: the stored and shown
+    text is the chunk's own. A header part the text already starts with is not repeated.
+    """
+    parts: list[str] = []
+    for part in (chunk.title.strip(), *(h.strip() for h in chunk.headings[-1:])):
+        if part and part not in parts and not chunk.text.startswith(part):
+            parts.append(part)
+    header = " — ".join(parts)[:_HEADER_CHARS]
+    return f"{header}\n\n{chunk.text}" if header else chunk.text
+
+
 async def write_chunks(resources: Resources, index: CorpusIndex, chunks: Sequence[Chunk]) -> None:
     """Embed ``chunks`` (dense with the index's model, BM25 sparse) and upsert them into its collection."""
     batch = resources.settings.embedding.batch_size * 4
     for start in range(0, len(chunks), batch):
         part = chunks[start : start + batch]
-        texts = [c.text for c in part]
+        texts = [embedding_text(c) for c in part]
         dense = await index.embedder.embed(texts)
         sparse = resources.sparse.embed_documents(texts)
         await resources.store.upsert(

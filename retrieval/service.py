@@ -227,9 +227,13 @@ _WORD = re.compile(r"\w+")
 
 
 def merge_hits(rankings: Sequence[Sequence[SearchHit]], k: int) -> list[SearchHit]:
-    """The ``k`` best hits of several collections' rankings, by score (ties keep ranking order)."""
+    """The ``k`` best hits of several collections' rankings, by score; equal scores by chunk ID.
+
+    RRF gives many chunks the same score (the same ranks in both lists), and the store returns
+    tied chunks in no fixed order: breaking ties by ID makes a search's results repeatable.
+    """
     merged = [hit for ranking in rankings for hit in ranking]
-    return sorted(merged, key=lambda hit: -hit.score)[:k]
+    return sorted(merged, key=lambda hit: (-hit.score, hit.chunk_id))[:k]
 
 
 def normalised_words(text: str) -> tuple[str, ...]:

@@ -59,3 +59,19 @@ def test_chunks_never_cross_pages_or_sections(embedder: Embedder) -> None:
 def test_tiny_window_is_refused(embedder: Embedder) -> None:
     with pytest.raises(ValueError, match="at least 8"):
         chunk_blocks([Block("x")], embedder, max_tokens=4, overlap_tokens=0)
+
+
+def test_chunks_are_embedded_under_their_document_title_and_section() -> None:
+    from core.types import Chunk
+    from ingestion.pipeline import embedding_text
+
+    chunk = Chunk(
+        "c", "d", "corp", 3, "It lasts two years.", "/w.md", "Widget guide", headings=("Care", "Warranty")
+    )
+    assert embedding_text(chunk) == "Widget guide — Warranty\n\nIt lasts two years."
+    # nothing repeated that the text already starts with; no header without a title or heading
+    opening = Chunk("c", "d", "corp", 0, "Widget guide. Welcome.", "/w.md", "Widget guide")
+    assert embedding_text(opening) == "Widget guide. Welcome."
+    assert embedding_text(Chunk("c", "d", "corp", 0, "Plain.", "/p.txt", "")) == "Plain."
+    long = Chunk("c", "d", "corp", 0, "Body.", "/l.md", "T" * 500)
+    assert embedding_text(long) == "T" * 160 + "\n\nBody."
