@@ -192,8 +192,9 @@ class JobRunner:
             if late:
                 log.error("%d job(s) did not stop within %.0f s", len(late), timeout_s)
         for job in jobs:
-            # The pipeline marks a job it sees cancelled as failed; that failure was this stop.
-            await self._record(job, state=state, error=error, replace=("running", "failed"))
+            # The pipeline marks a job it sees cancelled as cancelled (or failed, if the cancel hit
+            # it as it failed); either was this stop, which knows why.
+            await self._record(job, state=state, error=error, replace=("running", "failed", "cancelled"))
             self._jobs.pop(job.id, None)
             log.warning("job %s (%s into %s) %s", job.id, job.kind, job.corpus, state)
 

@@ -318,8 +318,11 @@ async def ingest_sources(
         if state == "succeeded" and prune_under:
             summary.documents_deleted = await _prune_gone(resources, corpus_row, prune_under, run.seen)
     except BaseException as exc:
+        # A task cancelled from outside (an admin's cancel, a shutdown) is no failure of the job:
+        # whoever cancelled it may record a more precise state over this one.
+        state = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
         async with resources.sessions() as session:
-            await _save_counts(session, job.id, summary, state="failed", error=repr(exc), total=run.total)
+            await _save_counts(session, job.id, summary, state=state, error=repr(exc), total=run.total)
             await session.commit()
         raise
     summary.seconds = round(time.perf_counter() - started, 3)
