@@ -19,7 +19,7 @@ from core.settings import LLMSettings, Settings
 
 pytestmark = pytest.mark.models
 
-PUBLIC, ANY, ADMIN = "public", "any", "admin"
+PUBLIC, ANY, EVALUATOR, ADMIN = "public", "any", "evaluator", "admin"
 POLICY: dict[tuple[str, str], str] = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,
@@ -54,6 +54,10 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/v1/jobs/{job_id}/cancel"): ADMIN,
     ("GET", "/v1/documents/{document_id}"): ADMIN,
     ("DELETE", "/v1/documents/{document_id}"): ADMIN,
+    ("POST", "/v1/evals/runs"): EVALUATOR,
+    ("GET", "/v1/evals/runs"): EVALUATOR,
+    ("GET", "/v1/evals/runs/{run_id}"): EVALUATOR,
+    ("GET", "/v1/evals/runs/{run_id}/report"): EVALUATOR,
 }
 
 
@@ -136,6 +140,22 @@ async def test_non_admins_are_forbidden_on_admin_routes(
     response = await world.client.request(method, _concrete(path), json={}, headers=world.auth(who))
     assert response.status_code == 403, response.text
     assert response.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(k for k, v in POLICY.items() if v == EVALUATOR))
+async def test_readers_are_forbidden_on_evaluator_routes(world: World, method: str, path: str) -> None:
+    response = await world.client.request(method, _concrete(path), json={}, headers=world.auth("alice"))
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("who", ["eve", "admin"])
+@pytest.mark.parametrize(("method", "path"), sorted(k for k, v in POLICY.items() if v == EVALUATOR))
+async def test_evaluators_and_admins_pass_the_evaluator_guard(
+    world: World, who: str, method: str, path: str
+) -> None:
+    response = await world.client.request(method, _concrete(path), json={}, headers=world.auth(who))
+    assert response.status_code not in (401, 403), response.text
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(k for k, v in POLICY.items() if v == ADMIN))

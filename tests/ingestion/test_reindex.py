@@ -132,8 +132,14 @@ async def test_queries_issued_throughout_a_blue_green_reindex_all_succeed(
     )
     assert await res.store.collections() == [new]
     tiny = await res.embedder_for(str(tiny_model))
+    retrieval = res.settings.retrieval
     direct = await res.store.search(
-        new, dense=await tiny.embed_query(QUESTION), sparse=res.sparse.embed_query(QUESTION), k=4
+        new,
+        dense=await tiny.embed_query(QUESTION),
+        sparse=res.sparse.embed_query(QUESTION),
+        k=4,
+        weights=(retrieval.dense_weight, retrieval.sparse_weight),
+        rrf_k=retrieval.rrf_k,
     )
     assert ranked(answered[-1]) == ranked(direct)
 
