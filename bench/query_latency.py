@@ -129,6 +129,9 @@ async def build(data_dir: Path, chunks: int) -> None:
             await resources.store.upsert(index.collection, points)
         count = await resources.store.count(index.collection)
         print(f"{count} chunks in {index.collection} ({time.perf_counter() - started:.0f}s)", file=sys.stderr)
+        started = time.perf_counter()
+        await resources.store.optimize(index.collection)
+        print(f"indexed in {time.perf_counter() - started:.0f}s", file=sys.stderr)
 
 
 def _queries() -> list[str]:

@@ -317,6 +317,9 @@ async def ingest_sources(
         state = await run.execute(sources)
         if state == "succeeded" and prune_under:
             summary.documents_deleted = await _prune_gone(resources, corpus_row, prune_under, run.seen)
+        if summary.chunks_embedded:
+            # Index what was written, so searches stop scanning the new points one by one.
+            await resources.store.optimize(index.collection)
     except BaseException as exc:
         # A task cancelled from outside (an admin's cancel, a shutdown) is no failure of the job:
         # whoever cancelled it may record a more precise state over this one.

@@ -372,6 +372,8 @@ async def _finish(resources: Resources, job_id: str, index: CorpusIndex, state: 
         await session.commit()
         if not ended.rowcount:  # type: ignore[attr-defined]
             return await _state(resources, job_id)
+        # The worker that ends the job indexes what every worker wrote (the server does it itself).
+        await resources.store.optimize(index.collection)
         job = await session.get(IngestionJobRow, job_id, populate_existing=True)
         assert job is not None
         deleted = 0

@@ -147,6 +147,8 @@ async def reindex_corpus(
             summary.state = "cancelled"
             return summary
         expected = sum(chunks for _, chunks in built.values())
+        # The new generation serves with its indexes built, not by scanning every point.
+        await resources.store.optimize(new.collection)
         stored = await resources.store.count(new.collection)
         if stored != expected:
             raise BackendError(

@@ -102,6 +102,14 @@ class VectorStore(ABC):
         """
 
     @abstractmethod
+    async def optimize(self, name: str) -> None:
+        """Build collection ``name``'s search indexes after bulk writes.
+
+        The embedded store indexes only when asked (until then a search scans every new point); a
+        Qdrant server optimises in the background by itself, so its backend does nothing here.
+        """
+
+    @abstractmethod
     async def count(self, name: str) -> int:
         """Number of chunks in the collection."""
 

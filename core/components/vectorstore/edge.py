@@ -206,6 +206,14 @@ class EdgeVectorStore(VectorStore):
         found = await self._read(name, lambda shard: shard.query(request))
         return [SearchHit.from_payload(point.score, point.payload or {}) for point in found]
 
+    async def optimize(self, name: str) -> None:
+        def run() -> None:
+            # Writes wait; searches go on, on the segments as they were until each is swapped.
+            with self._write_lock:
+                self._call(name, lambda shard: shard.optimize())
+
+        await asyncio.to_thread(run)
+
     async def count(self, name: str) -> int:
         return await self._read(name, lambda shard: shard.count(qe.CountRequest(exact=True)))
 

@@ -223,6 +223,10 @@ class QdrantVectorStore(VectorStore):
                 raise InvalidInputError("a search needs a dense vector, a sparse vector or both")
         return [SearchHit.from_payload(point.score, point.payload or {}) for point in response.points]
 
+    async def optimize(self, name: str) -> None:
+        # A Qdrant server's optimizers index new points in the background; local mode has no index.
+        return None
+
     async def count(self, name: str) -> int:
         with _backend_errors():
             result = await self._client.count(name, exact=True)

@@ -495,3 +495,15 @@ async def test_filters_apply_inside_the_query_in_every_mode(store: VectorStore, 
     assert await found(SearchFilter(modified_to=1_650_000_000)) == {"noise.pdf"}
     assert await found(SearchFilter(doc_types=("pdf",), modified_from=1_650_000_000)) == {"only 0 hits"}
     assert await found(SearchFilter()) == {"noise.pdf"}
+
+
+async def test_optimizing_after_bulk_writes_changes_no_result(store: VectorStore) -> None:
+    docs = library(seed=3)
+    await fill(store, docs)
+    query = {"dense": docs[0][0].dense, "sparse": encoder.embed_query("copper valve"), "k": 5}
+    before = await store.search(coll("alpha"), **query)  # type: ignore[arg-type]
+
+    await store.optimize(coll("alpha"))
+
+    assert ranked(await store.search(coll("alpha"), **query)) == ranked(before)  # type: ignore[arg-type]
+    assert await store.count(coll("alpha")) == sum(len(d) for d in docs if d[0].chunk.corpus == "alpha")
