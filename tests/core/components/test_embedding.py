@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -69,3 +71,32 @@ def test_chunking_while_encoding_does_not_break_batches(embedder: Embedder) -> N
     # then every batch is embedded and chunking saw no error.
     assert failures == []
     assert all(len(batch) == len(texts) for batch in vectors)
+
+
+async def test_concurrent_queries_are_encoded_together_with_the_same_vectors(embedder: Embedder) -> None:
+    questions = [f"How do I rotate key number {n}?" for n in range(12)]
+    alone = [await embedder.embed_query(q) for q in questions]
+    batches: list[int] = []
+    encode = embedder.embed_sync
+
+    def counting(texts: Sequence[str]) -> list[list[float]]:
+        batches.append(len(texts))
+        return encode(texts)
+
+    embedder.embed_sync = counting  # type: ignore[method-assign]
+    try:
+        together = await asyncio.gather(*(embedder.embed_query(q) for q in questions))
+    finally:
+        del embedder.embed_sync
+    assert sum(batches) == len(questions) and len(batches) < len(questions)
+    for a, b in zip(alone, together, strict=True):
+        assert float(np.dot(a, b)) > 0.999
+
+
+async def test_a_query_left_by_its_caller_does_not_stop_the_others(embedder: Embedder) -> None:
+    first = asyncio.ensure_future(embedder.embed_query("first"))
+    second = asyncio.ensure_future(embedder.embed_query("second"))
+    first.cancel()
+    vector = await second
+    assert len(vector) == embedder.dim
+    assert (await embedder.embed_query("third")) and first.cancelled()
