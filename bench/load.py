@@ -23,10 +23,7 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,32 +34,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from lore_server import REPO, lore, serving
 
-REPO = Path(__file__).resolve().parent.parent
 QUESTIONS = [
     json.loads(line)["question"] for line in (REPO / "data/evals/sample.jsonl").read_text().splitlines()
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _lore(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        cwd=REPO,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"lore {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout
 
 
 def _rss_kb(pid: int) -> int:
@@ -81,8 +57,8 @@ def local_server(clients: int) -> Iterator[tuple[str, list[str], int]]:
         # The bench measures capacity, not the limiter: lift the per-key budgets out of the way.
         env |= {"LORE_RATE_LIMIT__QUERY_PER_MINUTE": "1000000", "LORE_RATE_LIMIT__QUERY_BURST": "100000"}
         print("setting up: ingest data/, create a reader and keys ...", file=sys.stderr)
-        _lore(env, "ingest", str(REPO / "data"), "--json")
-        _lore(
+        lore(env, "ingest", str(REPO / "data"), "--json")
+        lore(
             env,
             "users",
             "create",
@@ -92,37 +68,13 @@ def local_server(clients: int) -> Iterator[tuple[str, list[str], int]]:
             "--password-stdin",
             stdin="bench-password-123\n",
         )
-        _lore(env, "grants", "add", "bench", "default")
+        lore(env, "grants", "add", "bench", "default")
         keys = [
-            _lore(env, "keys", "create", "--user", "bench", "--name", f"client-{i}").strip().splitlines()[-1]
+            lore(env, "keys", "create", "--user", "bench", "--name", f"client-{i}").strip().splitlines()[-1]
             for i in range(clients)
         ]
-        port = _free_port()
-        log = (Path(tmp) / "server.log").open("w")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"server did not start; log: {Path(tmp) / 'server.log'}")
-                time.sleep(0.5)
-            yield url, keys, server.pid
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=60)
-            log.close()
+        with serving(env, Path(tmp) / "server.log", start_timeout_s=120) as (url, pid):
+            yield url, keys, pid
 
 
 class Recorder:

@@ -15,8 +15,9 @@ then at 16:
   to the question is at least 0.93) of a question answered once before, which the semantic cache
   serves (how many hits were semantic is printed);
 - answer: ``POST /v1/query/stream`` with questions never asked before: time to first token and to
-  the end, with ``llm.max_tokens`` = 64 so the in-process SmolLM2 finishes in seconds. The
-  in-process model answers one request at a time, so at 16 clients requests queue for it.
+  the end (how many were refused, and so never reached the LLM, is printed), with
+  ``llm.max_tokens`` = 64 so the in-process SmolLM2 finishes in seconds. The in-process model
+  answers one request at a time, so at 16 clients requests queue for it.
 
 Prints p50/p95/p99 in ms per phase and client count.
 
@@ -33,9 +34,6 @@ import json
 import os
 import random
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,23 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from lore_server import REPO, lore, serving
 
-REPO = Path(__file__).resolve().parent.parent
 DATASETS = REPO.parent / "shared" / "datasets"
 CORPUS = "latency"
 PARAPHRASE = "Is it true that {}"
 # Paraphrases at least this close (cosine) to their question are used for cache hits: above the
 # semantic cache's default threshold (0.90) with a margin.
 PARAPHRASE_MIN_COSINE = 0.93
-
-
-def _lore(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", *args], cwd=REPO, env=env, input=stdin, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"lore {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout
 
 
 def filler_texts(n: int) -> list[str]:
@@ -168,36 +157,14 @@ def server(data_dir: Path, clients: int) -> Iterator[tuple[str, list[str]]]:
         "LORE_LLM__MAX_TOKENS": "64",
     }
     user = f"latency-{os.getpid()}"
-    _lore(env, "users", "create", user, "--role", "reader", "--password-stdin", stdin="bench-password-123\n")
-    _lore(env, "grants", "add", user, CORPUS)
+    lore(env, "users", "create", user, "--role", "reader", "--password-stdin", stdin="bench-password-123\n")
+    lore(env, "grants", "add", user, CORPUS)
     keys = [
-        _lore(env, "keys", "create", "--user", user, "--name", f"client-{i}").strip().splitlines()[-1]
+        lore(env, "keys", "create", "--user", user, "--name", f"client-{i}").strip().splitlines()[-1]
         for i in range(clients)
     ]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    log = (data_dir / "bench-server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=REPO, env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start; log: {data_dir / 'bench-server.log'}")
-            time.sleep(0.5)
+    with serving(env, data_dir / "bench-server.log") as (url, _):
         yield url, keys
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-        log.close()
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -233,10 +200,13 @@ async def _workers(
                     first = None
                     async with http.stream("POST", path, json=body) as response:
                         response.raise_for_status()
+                        refused = False
                         async for line in response.aiter_lines():
                             if first is None and line.startswith("event: token"):
                                 first = time.perf_counter()
+                            refused = refused or ('"refused": true' in line)
                     firsts.append(((first or time.perf_counter()) - started) * 1000)
+                    bodies.append({"refused": refused})
                 else:
                     response = await http.post(path, json=body)
                     response.raise_for_status()
@@ -271,8 +241,10 @@ async def measure(url: str, keys: list[str], requests: int, answers: int, data_d
     for clients in (1, 16):
         count = answers if clients == 1 else max(answers, clients)
         jobs = [("/v1/query/stream", {"question": next(fresh), "corpus": CORPUS}) for _ in range(count)]
-        totals, firsts, _ = await _workers(url, keys, clients, jobs, stream=True)
-        report(f"answer first-token clients={clients}", firsts)
+        totals, firsts, bodies = await _workers(url, keys, clients, jobs, stream=True)
+        # A refused question (low retrieval confidence) streams Lore's refusal without the LLM.
+        refused = sum(1 for b in bodies if b["refused"])
+        report(f"answer first-token clients={clients} ({refused} of {len(bodies)} refused)", firsts)
         report(f"answer total clients={clients}", totals)
 
 
