@@ -10,41 +10,24 @@ import pytest
 
 from api.app import create_app
 from api.moderation import QUEUED
-from core.components.llm import LLM, Completion, Message
+from core.components.llm import Message
 from core.settings import Settings
+from tests.fakes import ScriptedLLM
 
 pytestmark = pytest.mark.models
 
 
-class ScriptedLLM(LLM):
+def scripted(score: str) -> ScriptedLLM:
     """Answers from the source, and gives moderation requests a fixed score."""
 
-    model = "scripted"
+    def reply(messages: Sequence[Message]) -> str:
+        return score if "content moderator" in messages[0]["content"] else "The Alpha widget is blue [1]."
 
-    def __init__(self, score: str) -> None:
-        self.score = score
-        self.moderations = 0
+    return ScriptedLLM(reply)
 
-    def _reply(self, messages: Sequence[Message]) -> str:
-        if "content moderator" in messages[0]["content"]:
-            self.moderations += 1
-            return self.score
-        return "The Alpha widget is blue [1]."
 
-    async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
-        return Completion(self._reply(messages), self.model)
-
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        usage: dict[str, int] | None = None,
-    ) -> AsyncIterator[str]:
-        yield self._reply(messages)
-
-    async def close(self) -> None:
-        return None
+def moderations(llm: ScriptedLLM) -> int:
+    return sum(1 for prompt in llm.prompts if "content moderator" in prompt[0]["content"])
 
 
 @pytest.fixture
@@ -76,7 +59,7 @@ async def test_sampled_answers_are_rated_after_they_are_sent(
     lore: tuple[Any, httpx.AsyncClient], score: str, verdict: str, evicted: bool
 ) -> None:
     app, client = lore
-    llm = ScriptedLLM(score)
+    llm = scripted(score)
     app.state.resources._llm = llm
     body = {"question": "What colour is the Alpha widget?", "corpus": "handbook"}
 
@@ -84,18 +67,18 @@ async def test_sampled_answers_are_rated_after_they_are_sent(
     await app.state.background.drain()
 
     assert first["guardrails"]["moderation"] == QUEUED and not first["cached"]
-    assert llm.moderations == 1
+    assert moderations(llm) == 1
     assert f'lore_moderation_verdicts_total{{verdict="{verdict}"}} 1.0' in app.state.metrics.render().decode()
     again = (await client.post("/v1/query", json=body)).json()
     # a flagged answer is gone from the cache; a passed one is served from it, not rated again
     assert again["cached"] is not evicted
     await app.state.background.drain()
-    assert llm.moderations == (2 if evicted else 1)
+    assert moderations(llm) == (2 if evicted else 1)
 
 
 async def test_a_streamed_answer_is_moderated_once_it_ends(lore: tuple[Any, httpx.AsyncClient]) -> None:
     app, client = lore
-    llm = ScriptedLLM("Score: 4")
+    llm = scripted("Score: 4")
     app.state.resources._llm = llm
     body = {"question": "What colour is the Alpha widget?", "corpus": "handbook"}
     async with client.stream("POST", "/v1/query/stream", json=body) as response:
@@ -103,5 +86,5 @@ async def test_a_streamed_answer_is_moderated_once_it_ends(lore: tuple[Any, http
     await app.state.background.drain()
 
     assert QUEUED in raw
-    assert llm.moderations == 1
+    assert moderations(llm) == 1
     assert 'lore_moderation_verdicts_total{verdict="passed"} 1.0' in app.state.metrics.render().decode()

@@ -2,51 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from core.components.llm import LLM, Completion, Message
-from core.errors import BackendError
+from core.components.llm import Message
 from core.resources import Resources
 from ingestion.pipeline import ingest_paths
 from retrieval import service
 from retrieval.followup import concatenated, standalone_question
+from tests.fakes import ScriptedLLM
 
 HISTORY: list[Message] = [
     {"role": "user", "content": "What is the Alpha widget made of?"},
     {"role": "assistant", "content": "It is made of anodised aluminium [1]."},
 ]
-
-
-class ScriptedLLM(LLM):
-    """Replies with a fixed text (or fails), and keeps the prompts it was given."""
-
-    model = "scripted"
-
-    def __init__(self, reply: str | None) -> None:
-        self.reply = reply
-        self.prompts: list[Sequence[Message]] = []
-
-    async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
-        self.prompts.append(messages)
-        if self.reply is None:
-            raise BackendError("endpoint down")
-        return Completion(self.reply, self.model)
-
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        usage: dict[str, int] | None = None,
-    ) -> AsyncIterator[str]:
-        yield (await self.complete(messages)).text
-
-    async def close(self) -> None:
-        return None
 
 
 async def test_a_first_question_is_searched_as_asked() -> None:

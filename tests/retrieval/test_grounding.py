@@ -6,46 +6,19 @@ default model, since the confidence threshold is measured on it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from core.components.llm import LLM, Completion, Message
+from core.components.llm import LLM
 from core.resources import Resources
 from ingestion.pipeline import ingest_paths
 from retrieval import service
+from tests.fakes import ScriptedLLM
 
 pytestmark = pytest.mark.models
 
 QUESTION = "How long does the Alpha widget warranty last?"
-
-
-class ScriptedLLM(LLM):
-    """Replies with a fixed text and counts its calls."""
-
-    def __init__(self, reply: str) -> None:
-        self.model = "scripted"
-        self.reply = reply
-        self.calls = 0
-
-    async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
-        self.calls += 1
-        return Completion(self.reply, self.model)
-
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        usage: dict[str, int] | None = None,
-    ) -> AsyncIterator[str]:
-        self.calls += 1
-        for word in self.reply.split(" "):
-            yield word + " "
-
-    async def close(self) -> None:
-        return None
 
 
 @pytest.fixture

@@ -14,44 +14,27 @@ from typing import Any
 
 import pytest
 
-from core.components.llm import LLM, Completion, Message
+from core.components.llm import Message
 from core.resources import Resources, open_resources
 from core.settings import Settings
 from ingestion.pipeline import ingest_paths
 from retrieval import service
+from tests.fakes import ScriptedLLM
 
 QUESTION = "How do I rotate the JWT signing key?"
 PARAPHRASE = "How can I rotate the JWT signing key?"
 NEAR_MISS = "How do I rotate the API key?"
 
 
-class EchoLLM(LLM):
+def _echo(messages: Sequence[Message]) -> str:
+    prompt = messages[-1]["content"].rsplit("Question:", 1)[-1]
+    question = prompt.split("\n\nSources:", 1)[0].strip()
+    return f"answer to: {question} [1]"
+
+
+def EchoLLM() -> ScriptedLLM:
     """Answers "answer to: <question>" and counts its calls; the model name is unique per test."""
-
-    def __init__(self) -> None:
-        self.model = f"echo-{uuid.uuid4().hex[:8]}"
-        self.calls = 0
-
-    def _reply(self, messages: Sequence[Message]) -> str:
-        self.calls += 1
-        prompt = messages[-1]["content"].rsplit("Question:", 1)[-1]
-        question = prompt.split("\n\nSources:", 1)[0].strip()
-        return f"answer to: {question} [1]"
-
-    async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
-        return Completion(self._reply(messages), self.model)
-
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        usage: dict[str, int] | None = None,
-    ) -> AsyncIterator[str]:
-        yield self._reply(messages)
-
-    async def close(self) -> None:
-        return None
+    return ScriptedLLM(_echo, model=f"echo-{uuid.uuid4().hex[:8]}")
 
 
 Opener = Callable[..., Any]
@@ -73,7 +56,7 @@ async def opened(tmp_path: Path) -> AsyncIterator[Opener]:
     """Opens resources with the echo LLM on their own data dir; closes them after the test."""
     stacks: list[Any] = []
 
-    async def open_one(name: str = "lore", llm: EchoLLM | None = None, **cache: Any) -> Resources:
+    async def open_one(name: str = "lore", llm: ScriptedLLM | None = None, **cache: Any) -> Resources:
         settings = Settings(data_dir=tmp_path / name, cache=cache)
         context = open_resources(settings, with_llm=False, migrate_sqlite=True)
         resources = await context.__aenter__()
@@ -86,8 +69,8 @@ async def opened(tmp_path: Path) -> AsyncIterator[Opener]:
         await context.__aexit__(None, None, None)
 
 
-def _llm(resources: Resources) -> EchoLLM:
-    assert isinstance(resources._llm, EchoLLM)
+def _llm(resources: Resources) -> ScriptedLLM:
+    assert isinstance(resources._llm, ScriptedLLM)
     return resources._llm
 
 

@@ -1,0 +1,45 @@
+"""Test doubles shared by several test modules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from core.components.llm import LLM, Completion, Message
+from core.errors import BackendError
+
+Reply = str | Callable[[Sequence[Message]], str] | None
+
+
+class ScriptedLLM(LLM):
+    """Replies with a fixed text, or one made from the prompt; fails when the reply is None.
+
+    Keeps every prompt it was given, so a test can count and read the calls.
+    """
+
+    def __init__(self, reply: Reply, *, model: str = "scripted") -> None:
+        self.reply = reply
+        self.model = model
+        self.prompts: list[Sequence[Message]] = []
+
+    @property
+    def calls(self) -> int:
+        return len(self.prompts)
+
+    async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
+        self.prompts.append(messages)
+        if self.reply is None:
+            raise BackendError("endpoint down")
+        text = self.reply(messages) if callable(self.reply) else self.reply
+        return Completion(text, self.model)
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        usage: dict[str, int] | None = None,
+    ) -> AsyncIterator[str]:
+        yield (await self.complete(messages)).text
+
+    async def close(self) -> None:
+        return None
