@@ -86,14 +86,15 @@ class ActiveSearches:
     """
 
     def __init__(self) -> None:
-        self._running: dict[int, frozenset[str]] = {}
+        # None: a search of every corpus (its corpora are resolved inside the block)
+        self._running: dict[int, frozenset[str] | None] = {}
         self._tokens = itertools.count()
 
     @contextmanager
-    def track(self, corpora: Iterable[str]) -> Iterator[None]:
-        """Count a search of ``corpora`` as running for the duration of the block."""
+    def track(self, corpora: Iterable[str] | None) -> Iterator[None]:
+        """Count a search of ``corpora`` (None: of any corpus) as running for the duration of the block."""
         token = next(self._tokens)
-        self._running[token] = frozenset(corpora)
+        self._running[token] = None if corpora is None else frozenset(corpora)
         try:
             yield
         finally:
@@ -101,11 +102,11 @@ class ActiveSearches:
 
     def reading(self, corpus: str) -> int:
         """How many searches of ``corpus`` are running."""
-        return sum(corpus in corpora for corpora in self._running.values())
+        return sum(corpora is None or corpus in corpora for corpora in self._running.values())
 
     async def wait_for_current(self, corpus: str, *, timeout_s: float) -> bool:
         """Wait until the searches of ``corpus`` running now have finished; False if time ran out."""
-        waiting = {token for token, corpora in self._running.items() if corpus in corpora}
+        waiting = {token for token, corpora in self._running.items() if corpora is None or corpus in corpora}
         deadline = time.monotonic() + timeout_s
         while waiting & self._running.keys():
             if time.monotonic() >= deadline:

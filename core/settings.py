@@ -460,6 +460,16 @@ class AuthSettings(BaseModel):
     api_key_prefix: str = Field(
         default="lore_", description="Prefix of API keys, so logs and scanners spot them."
     )
+    credential_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "Seconds an API process reuses a verified API key or session, and a reader's grants, "
+            "without reading them again (0: read on every request). Changes made through the same "
+            "process apply at once; a key revoked or a grant removed through another process or the "
+            "CLI still works here for up to this long."
+        ),
+    )
     oidc_issuer: str | None = Field(
         default=None,
         description="OpenID Connect issuer URL of an external identity provider; unset: no OIDC.",

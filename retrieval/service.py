@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,42 +157,61 @@ async def search(
     their hits are merged by score, then near-duplicates are collapsed and each document keeps at
     most ``retrieval.max_chunks_per_document`` chunks.
     """
+    # Registered before the collection pointers are read, so a re-index's switch waits for this
+    # search before it drops the generation the search may be reading.
+    with resources.searches.track(corpora):
+        targets = await _targets(resources, corpora)
+        return await search_targets(
+            resources, question, targets=targets, k=k, timings=timings, embedded=embedded, filter=filter
+        )
+
+
+async def search_targets(
+    resources: Resources,
+    question: str,
+    *,
+    targets: Iterable[Target],
+    k: int,
+    timings: dict[str, float],
+    embedded: Mapping[str, list[float]] | None = None,
+    filter: SearchFilter | None = None,
+) -> list[SearchHit]:
+    """:func:`search` over corpora already resolved: the caller registered the search with
+    ``resources.searches`` before it read their pointers (``targets``), and holds it until this returns.
+    """
     settings = resources.settings.retrieval
     mode = settings.mode
     weights = (settings.dense_weight, settings.sparse_weight)
     # More candidates than k, so the chunks that collapsing and the per-document cap drop do
     # not leave fewer than k results.
     candidates = k * _CANDIDATES_PER_RESULT
-    # Registered before the collection pointers are read, so a re-index's switch waits for this
-    # search before it drops the generation the search may be reading.
-    with resources.searches.track(corpora):
-        serving = {t.collection: t.model for t in await _targets(resources, corpora) if t.collection}
-        start = time.perf_counter()
-        dense: dict[str, list[float]] = {}
-        if mode in ("dense", "hybrid") and serving:
-            dense = {m: v for m, v in (embedded or {}).items() if m in serving.values()}
-            models = sorted(set(serving.values()) - set(dense))
-            embedders = [await resources.embedder_for(model) for model in models]
-            vectors = await asyncio.gather(*(e.embed_query(question) for e in embedders))
-            dense.update(zip(models, vectors, strict=True))
-        sparse = resources.sparse.embed_query(question) if mode in ("sparse", "hybrid") else None
-        timings["embed_ms"] = _ms(start)
-        start = time.perf_counter()
-        rankings = await asyncio.gather(
-            *(
-                resources.store.search(
-                    collection,
-                    dense=dense.get(model),
-                    sparse=sparse,
-                    k=candidates,
-                    weights=weights,
-                    rrf_k=settings.rrf_k,
-                    filter=filter,
-                )
-                for collection, model in serving.items()
+    serving = {t.collection: t.model for t in targets if t.collection}
+    start = time.perf_counter()
+    dense: dict[str, list[float]] = {}
+    if mode in ("dense", "hybrid") and serving:
+        dense = {m: v for m, v in (embedded or {}).items() if m in serving.values()}
+        models = sorted(set(serving.values()) - set(dense))
+        embedders = [await resources.embedder_for(model) for model in models]
+        vectors = await asyncio.gather(*(e.embed_query(question) for e in embedders))
+        dense.update(zip(models, vectors, strict=True))
+    sparse = resources.sparse.embed_query(question) if mode in ("sparse", "hybrid") else None
+    timings["embed_ms"] = _ms(start)
+    start = time.perf_counter()
+    rankings = await asyncio.gather(
+        *(
+            resources.store.search(
+                collection,
+                dense=dense.get(model),
+                sparse=sparse,
+                k=candidates,
+                weights=weights,
+                rrf_k=settings.rrf_k,
+                filter=filter,
             )
+            for collection, model in serving.items()
         )
-        timings["search_ms"] = _ms(start)
+    )
+    timings["search_ms"] = _ms(start)
     merged = merge_hits(rankings, candidates)
     return diversify(merged, k=k, max_per_document=settings.max_chunks_per_document)
 
@@ -212,10 +231,20 @@ async def find(
     limits the chunks to some documents, inside the store's query.
     """
     k = _check_question(resources, query, k)
-    corpora = await resolve_corpora(resources, corpus, allowed=allowed_corpora)
-    if not corpora:
-        return []
-    return await search(resources, query, corpora=list(corpora), k=k, timings={}, filter=filter)
+    with resources.searches.track(_tracked(corpus, allowed_corpora)):
+        corpora = await resolve_corpora(resources, corpus, allowed=allowed_corpora)
+        if not corpora:
+            return []
+        return await search_targets(
+            resources, query, targets=corpora.values(), k=k, timings={}, filter=filter
+        )
+
+
+def _tracked(corpus: str | None, allowed: frozenset[str] | None) -> frozenset[str] | None:
+    """The corpora a question may search, as known before they are resolved (None: any)."""
+    if corpus is not None:
+        return frozenset([corpus])
+    return allowed
 
 
 # Candidates fetched from the store per result asked for (see search()).
@@ -362,6 +391,13 @@ async def _save(resources: Resources, prepared: _Prepared, result: Answer) -> No
 
 async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) -> _Prepared:
     k = _check_question(resources, ask.question, ask.k)
+    # Registered before the corpora's pointers are read, as search() does: the versions in the
+    # cache key and the collections searched then come from one read.
+    with resources.searches.track(_tracked(ask.corpus, ask.allowed_corpora)):
+        return await _prepare_in_scope(resources, ask, k, timings)
+
+
+async def _prepare_in_scope(resources: Resources, ask: Ask, k: int, timings: dict[str, float]) -> _Prepared:
     corpora = await resolve_corpora(resources, ask.corpus, allowed=ask.allowed_corpora)
     guards = resources.settings.guardrails
     check = check_question(ask.question, guards)
@@ -396,8 +432,8 @@ async def _prepare(resources: Resources, ask: Ask, timings: dict[str, float]) ->
         timings["rewrite_ms"] = _ms(start)
     # The semantic cache's lookup (first questions only: query is the question) embedded it already.
     embedded = {resources.embedder.model_name: semantic[1]} if semantic else None
-    hits = await search(
-        resources, query, corpora=list(corpora), k=k, timings=timings, embedded=embedded, filter=ask.filter
+    hits = await search_targets(
+        resources, query, targets=corpora.values(), k=k, timings=timings, embedded=embedded, filter=ask.filter
     )
     sources = fit_sources(hits, max_chars=max_source_chars(resources))
     verdicts = dict(check.verdicts)

@@ -9,6 +9,7 @@ from fastapi import Depends, Security
 from fastapi.security import OAuth2PasswordBearer
 
 from api.auth import service
+from api.auth.cache import CredentialCache, get_credential_cache
 from api.auth.principal import Principal, Role
 from api.auth.tokens import TokenCodec, token_codec
 from api.dependencies import ResourcesDep
@@ -24,22 +25,41 @@ bearer_scheme = OAuth2PasswordBearer(
 )
 
 
-async def authenticate_bearer(resources: Resources, token: str) -> Principal:
-    """The caller behind a bearer credential: an API key when it has the key prefix, else a JWT."""
+async def authenticate_bearer(
+    resources: Resources, token: str, cache: CredentialCache | None = None
+) -> Principal:
+    """The caller behind a bearer credential: an API key when it has the key prefix, else a JWT.
+
+    A credential verified within the last ``auth.credential_cache_s`` seconds is not read again
+    (``cache``); a rejected one is never cached.
+    """
+    if cache is not None and (known := cache.principal(token)) is not None:
+        return known
     settings = resources.settings
     async with resources.sessions() as session:
         if token.startswith(settings.auth.api_key_prefix):
-            return await service.verify_api_key(session, key=token)
-        return await service.principal_for_access_token(session, codec=token_codec(settings), token=token)
+            principal = await service.verify_api_key(session, key=token)
+        else:
+            principal = await service.principal_for_access_token(
+                session, codec=token_codec(settings), token=token
+            )
+    if cache is not None:
+        cache.remember_principal(token, principal)
+    return principal
+
+
+CredentialCacheDep = Annotated[CredentialCache | None, Depends(get_credential_cache)]
 
 
 async def get_principal(
-    resources: ResourcesDep, token: Annotated[str | None, Security(bearer_scheme)]
+    resources: ResourcesDep,
+    cache: CredentialCacheDep,
+    token: Annotated[str | None, Security(bearer_scheme)],
 ) -> Principal:
     """The authenticated caller; :class:`AuthenticationError` (401) without valid credentials."""
     if not token:
         raise AuthenticationError("no credentials: send `Authorization: Bearer <access token or API key>`")
-    return await authenticate_bearer(resources, token)
+    return await authenticate_bearer(resources, token, cache)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

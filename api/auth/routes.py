@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, FastAPI, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.auth import service
-from api.auth.dependencies import AdminPrincipal, CurrentPrincipal, TokenCodecDep
+from api.auth.cache import CredentialCache, forget_credentials
+from api.auth.dependencies import AdminPrincipal, CredentialCacheDep, CurrentPrincipal, TokenCodecDep
 from api.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -82,10 +83,18 @@ async def token(
     ),
 )
 async def refresh(
-    body: RefreshRequest, resources: ResourcesDep, codec: TokenCodecDep, response: Response
+    body: RefreshRequest,
+    resources: ResourcesDep,
+    codec: TokenCodecDep,
+    response: Response,
+    credentials: CredentialCacheDep,
 ) -> TokenResponse:
-    async with resources.sessions() as session:
-        pair = await service.refresh(session, codec=codec, refresh_token=body.refresh_token)
+    try:
+        async with resources.sessions() as session:
+            pair = await service.refresh(session, codec=codec, refresh_token=body.refresh_token)
+    finally:
+        # A spent refresh token revokes its whole session (and raises): its access tokens go too.
+        forget_credentials(credentials)
     _no_store(response)
     return TokenResponse.from_domain(pair)
 
@@ -97,13 +106,16 @@ async def refresh(
     tags=["auth"],
     summary="Log out: the session's access and refresh tokens stop working",
 )
-async def logout(principal: CurrentPrincipal, resources: ResourcesDep) -> None:
+async def logout(
+    principal: CurrentPrincipal, resources: ResourcesDep, credentials: CredentialCacheDep
+) -> None:
     if principal.via != "token":
         raise InvalidInputError(
             "an API key has no session to end: an admin revokes it at DELETE /v1/keys/{id}"
         )
     async with resources.sessions() as session:
         await service.logout(session, session_id=principal.credential_id)
+    forget_credentials(credentials)
 
 
 @router.get(
@@ -191,9 +203,12 @@ async def list_keys(
     tags=["api keys"],
     summary="Revoke an API key",
 )
-async def revoke_key(key_id: str, _: AdminPrincipal, resources: ResourcesDep) -> None:
+async def revoke_key(
+    key_id: str, _: AdminPrincipal, resources: ResourcesDep, credentials: CredentialCacheDep
+) -> None:
     async with resources.sessions() as session:
         await service.revoke_api_key(session, key_id=key_id)
+    forget_credentials(credentials)
 
 
 @router.post(
@@ -205,9 +220,12 @@ async def revoke_key(key_id: str, _: AdminPrincipal, resources: ResourcesDep) ->
     tags=["grants"],
     summary="Let a user read a corpus",
 )
-async def add_grant(body: Grant, _: AdminPrincipal, resources: ResourcesDep) -> Grant:
+async def add_grant(
+    body: Grant, _: AdminPrincipal, resources: ResourcesDep, credentials: CredentialCacheDep
+) -> Grant:
     async with resources.sessions() as session:
         await service.grant(session, username=body.username, corpus=body.corpus)
+    forget_credentials(credentials)
     return body
 
 
@@ -219,9 +237,12 @@ async def add_grant(body: Grant, _: AdminPrincipal, resources: ResourcesDep) -> 
     tags=["grants"],
     summary="Take a corpus away from a user",
 )
-async def remove_grant(body: Grant, _: AdminPrincipal, resources: ResourcesDep) -> None:
+async def remove_grant(
+    body: Grant, _: AdminPrincipal, resources: ResourcesDep, credentials: CredentialCacheDep
+) -> None:
     async with resources.sessions() as session:
         await service.revoke_grant(session, username=body.username, corpus=body.corpus)
+    forget_credentials(credentials)
 
 
 @router.get(
@@ -242,4 +263,5 @@ async def list_grants(username: str, _: AdminPrincipal, resources: ResourcesDep)
 def install_auth(app: FastAPI, settings: Settings) -> None:
     """Add the identity routes, and load (in development: generate) the JWT keys now, not on first use."""
     token_codec(settings)
+    app.state.credentials = CredentialCache(settings.auth.credential_cache_s)
     app.include_router(router)

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from starlette.requests import ClientDisconnect
 
-from api.auth.dependencies import AdminPrincipal, CurrentPrincipal
+from api.auth.cache import forget_credentials
+from api.auth.dependencies import AdminPrincipal, CredentialCacheDep, CurrentPrincipal
 from api.corpora import service
 from api.corpora.schemas import (
     CorpusCreate,
@@ -81,8 +82,10 @@ async def create_corpus(body: CorpusCreate, _: AdminPrincipal, resources: Resour
 
 
 @router.get("", response_model=list[CorpusPublic], dependencies=[QueryRateLimit])
-async def list_corpora(principal: CurrentPrincipal, resources: ResourcesDep) -> list[CorpusPublic]:
-    scope = await service.read_scope(resources, principal)
+async def list_corpora(
+    principal: CurrentPrincipal, resources: ResourcesDep, credentials: CredentialCacheDep
+) -> list[CorpusPublic]:
+    scope = await service.read_scope(resources, principal, credentials)
     async with resources.sessions() as session:
         rows = await service.list_visible(session, scope=scope)
     return [
@@ -98,11 +101,17 @@ async def list_corpora(principal: CurrentPrincipal, resources: ResourcesDep) -> 
     responses={404: {"model": ErrorResponse, "description": "No such corpus"}},
 )
 async def delete_corpus(
-    corpus_id: str, _: AdminPrincipal, resources: ResourcesDep, runner: JobRunnerDep
+    corpus_id: str,
+    _: AdminPrincipal,
+    resources: ResourcesDep,
+    runner: JobRunnerDep,
+    credentials: CredentialCacheDep,
 ) -> None:
     # A job still running would write chunks for a corpus that no longer exists.
     await runner.stop_corpus(corpus_id)
     await service.delete(resources, corpus_id=corpus_id)
+    # Its grants went with it: a corpus made later under its name must not inherit them.
+    forget_credentials(credentials)
 
 
 def _link(job_id: str, response: Response) -> dict[str, Any]:

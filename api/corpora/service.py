@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.cache import CredentialCache
 from api.auth.principal import Principal
 from api.auth.service import granted_corpora
 from api.corpora.uploads import upload_dir
@@ -22,12 +23,24 @@ from ingestion.crawl.addresses import AddressGuard, AllowList
 from ingestion.crawl.urls import Scope, host_of, normalise_url
 
 
-async def read_scope(resources: Resources, principal: Principal) -> frozenset[str] | None:
-    """Corpora the caller may read: every one for admins (None), else their grants."""
+async def read_scope(
+    resources: Resources, principal: Principal, cache: CredentialCache | None = None
+) -> frozenset[str] | None:
+    """Corpora the caller may read: every one for admins (None), else their grants.
+
+    With ``cache``, grants read within the last ``auth.credential_cache_s`` seconds are reused.
+    """
     if principal.is_admin:
         return None
+    if cache is not None:
+        found, scope = cache.scope(principal.user_id)
+        if found:
+            return scope
     async with resources.sessions() as session:
-        return frozenset(await granted_corpora(session, user_id=principal.user_id))
+        scope = frozenset(await granted_corpora(session, user_id=principal.user_id))
+    if cache is not None:
+        cache.remember_scope(principal.user_id, scope)
+    return scope
 
 
 async def create(session: AsyncSession, *, name: str) -> CorpusRow:

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
 
 from api import moderation
-from api.auth.dependencies import ReaderPrincipal
+from api.auth.cache import CredentialCache
+from api.auth.dependencies import CredentialCacheDep, ReaderPrincipal
 from api.auth.principal import Principal
 from api.background import BackgroundWork
 from api.conversations import service as conversations
@@ -45,9 +46,11 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-async def build_ask(resources: Resources, principal: Principal, body: QueryRequest) -> Ask:
+async def build_ask(
+    resources: Resources, principal: Principal, body: QueryRequest, cache: CredentialCache | None = None
+) -> Ask:
     """The question in the caller's scope, with the history of the conversation it continues."""
-    scope = await read_scope(resources, principal)
+    scope = await read_scope(resources, principal, cache)
     history: tuple[Message, ...] = ()
     corpus = body.corpus
     if body.conversation_id is not None:
@@ -68,8 +71,9 @@ async def query(
     resources: ResourcesDep,
     metrics: MetricsDep,
     background: BackgroundDep,
+    credentials: CredentialCacheDep,
 ) -> QueryResponse:
-    ask = await build_ask(resources, principal, body)
+    ask = await build_ask(resources, principal, body, credentials)
     answer = await service.answer(resources, ask)
     record_answer_metrics(metrics, cached=answer.cached, usage=answer.usage, cache_kind=answer.cache_kind)
     if moderation.pick(resources, cached=answer.cached, refused=answer.refused, guardrails=answer.guardrails):
@@ -111,9 +115,10 @@ async def query_stream(
     background: BackgroundDep,
     metrics: MetricsDep,
     response: Response,
+    credentials: CredentialCacheDep,
 ) -> EventSourceResponse:
     # Input errors (unknown corpus or conversation, bad k) raise here, before any byte is sent.
-    ask = await build_ask(resources, principal, body)
+    ask = await build_ask(resources, principal, body, credentials)
     events = await service.stream_answer(resources, ask)
     # Headers that dependencies set (rate-limit state) would be lost on a returned Response: copy them.
     headers = {k: v for k, v in response.headers.items() if k.lower().startswith("ratelimit-")}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.auth.dependencies import ReaderPrincipal
+from api.auth.dependencies import CredentialCacheDep, ReaderPrincipal
 from api.corpora.service import read_scope
 from api.dependencies import ResourcesDep
 from api.ops.ratelimit import QueryRateLimit
@@ -26,8 +26,10 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 
 
 @router.post("/search", response_model=SearchResponse, responses=_ERRORS, summary="Find matching chunks")
-async def search(body: SearchRequest, principal: ReaderPrincipal, resources: ResourcesDep) -> SearchResponse:
-    scope = await read_scope(resources, principal)
+async def search(
+    body: SearchRequest, principal: ReaderPrincipal, resources: ResourcesDep, credentials: CredentialCacheDep
+) -> SearchResponse:
+    scope = await read_scope(resources, principal, credentials)
     chosen = body.filters.to_domain() if body.filters else None
     hits = await service.find(
         resources, body.query, corpus=body.corpus, k=body.k, allowed_corpora=scope, filter=chosen

@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from api.auth.cache import get_credential_cache
 from api.auth.dependencies import authenticate_bearer
 from api.auth.principal import Principal
 from api.background import BackgroundWork
@@ -62,7 +63,7 @@ async def chat(websocket: WebSocket, resources: ResourcesDep, background: Backgr
     try:
         if token is None:
             raise AuthenticationError("no credentials: pass ?token= or an Authorization header")
-        principal = await authenticate_bearer(resources, token)
+        principal = await authenticate_bearer(resources, token, get_credential_cache(websocket))
     except AuthenticationError as exc:
         await websocket.close(code=CLOSE_UNAUTHENTICATED, reason=exc.message[:120])
         return
@@ -147,7 +148,7 @@ async def _answer(
     try:
         await check_websocket_message(websocket, principal)
         body = QueryRequest.model_validate({**message, "conversation_id": conversation_id})
-        ask = await build_ask(resources, principal, body)
+        ask = await build_ask(resources, principal, body, get_credential_cache(websocket))
         events = await service.stream_answer(resources, ask)
     except RateLimitedError as exc:
         await _error(websocket, exc.code, exc.message, retry_after_s=round(exc.retry_after_s, 3))

@@ -59,13 +59,13 @@ async def test_the_answer_path_searches_with_the_standalone_question(
     (docs / "alpha.md").write_text("# Alpha\n\nThe Alpha widget is made of aluminium and weighs 3 grams.\n")
     await ingest_paths(resources, [docs], corpus="followups")
     searched: list[str] = []
-    real_search = service.search
+    real_search = service.search_targets
 
     async def recording_search(res: Resources, question: str, **kwargs: Any) -> Any:
         searched.append(question)
         return await real_search(res, question, **kwargs)
 
-    monkeypatch.setattr(service, "search", recording_search)
+    monkeypatch.setattr(service, "search_targets", recording_search)
     monkeypatch.setattr(resources.settings.retrieval, "followups", "concatenate")
     ask = service.Ask("How heavy is it?", corpus="followups", history=tuple(HISTORY), use_cache=False)
 

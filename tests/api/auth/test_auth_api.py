@@ -260,3 +260,68 @@ async def test_openapi_offers_the_authorize_button(client: httpx.AsyncClient) ->
     assert {"/v1/auth/token", "/v1/auth/refresh", "/v1/auth/logout", "/v1/users", "/v1/keys"} <= set(
         spec["paths"]
     )
+
+
+async def test_credentials_changed_in_another_process_stop_working_within_the_cache_ttl(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verified key and a reader's grants are reused for `auth.credential_cache_s` (5 s);
+    changes made through this app apply at once, changes made elsewhere (the CLI, another API
+    process: here, the service on the database directly) once that time has passed."""
+    import api.auth.cache as cache_module
+
+    admin = bearer((await log_in(client))["access_token"])
+    created = (
+        await client.post("/v1/keys", json={"username": "rita", "name": "cached"}, headers=admin)
+    ).json()
+    key = bearer(created["key"])
+    assert (
+        await client.post("/v1/grants", json={"username": "rita", "corpus": "handbook"}, headers=admin)
+    ).status_code == 201
+
+    def visible() -> Any:
+        return client.get("/v1/corpora", headers=key)
+
+    # Granted through the app: visible at once, then cached with the key.
+    assert [c["name"] for c in (await visible()).json()] == ["handbook"]
+    async with resources_of(app).sessions() as session:
+        await service.revoke_grant(session, username="rita", corpus="handbook")
+        await service.revoke_api_key(session, key_id=created["id"])
+    assert [c["name"] for c in (await visible()).json()] == ["handbook"]
+
+    later = time.monotonic() + app.state.resources.settings.auth.credential_cache_s + 0.1
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: later)
+    assert_unauthenticated(await visible(), "revoked")
+
+    # A change through the app clears the cache: the grant removed here is gone on the next request.
+    monkeypatch.undo()
+    other = (await client.post("/v1/keys", json={"username": "rita", "name": "second"}, headers=admin)).json()
+    await client.post("/v1/grants", json={"username": "rita", "corpus": "handbook"}, headers=admin)
+    assert [c["name"] for c in (await client.get("/v1/corpora", headers=bearer(other["key"]))).json()] == [
+        "handbook"
+    ]
+    removed = await client.request(
+        "DELETE", "/v1/grants", json={"username": "rita", "corpus": "handbook"}, headers=admin
+    )
+    assert removed.status_code == 204
+    assert (await client.get("/v1/corpora", headers=bearer(other["key"]))).json() == []
+
+
+def test_the_credential_cache_is_off_at_zero_and_bounded() -> None:
+    from api.auth.cache import CredentialCache
+    from api.auth.principal import Principal
+
+    who = Principal(user_id="u", username="rita", role="reader", via="api_key", credential_id="k")
+    off = CredentialCache(0)
+    off.remember_principal("lore_secret", who)
+    off.remember_scope("u", frozenset({"handbook"}))
+    assert off.principal("lore_secret") is None and off.scope("u") == (False, None)
+
+    small = CredentialCache(60, max_entries=2)
+    for token in ("a", "b", "c"):
+        small.remember_principal(token, who)
+    assert small.principal("a") is None and small.principal("c") == who
+    small.remember_scope("admin", None)
+    assert small.scope("admin") == (True, None)
+    small.clear()
+    assert small.principal("c") is None and small.scope("admin") == (False, None)
