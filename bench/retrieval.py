@@ -10,9 +10,9 @@ where its best chunk does). Scores: nDCG@10 with the graded qrels, recall@10, re
 ``--data-dir`` keeps the ingested corpus, so a second run embeds nothing (unchanged documents
 are skipped); without it a temporary data dir is used and removed.
 
-``--split train --sweep`` scores hybrid fusion settings (``retrieval.rrf_k`` x
-``retrieval.dense_weight``) on the training queries, which is how Lore's defaults were chosen:
-choosing them on the test queries would overstate the test score.
+``--split train --sweep`` scores hybrid fusion settings (RRF: ``retrieval.rrf_k`` x
+``retrieval.dense_weight``; DBSF) on the training queries, which is how Lore's defaults were
+chosen: choosing them on the test queries would overstate the test score.
 
     python bench/retrieval.py --data-dir /tmp/lore-scifact --split train --sweep
 """
@@ -140,13 +140,18 @@ async def run(
             return await _evaluate(resources, dataset, modes, split)
         results: dict[str, dict[str, float]] = {}
         retrieval = resources.settings.retrieval
-        for rrf_k in SWEEP_RRF_K:
-            for weight in SWEEP_DENSE_WEIGHT:
-                retrieval.rrf_k, retrieval.dense_weight, retrieval.sparse_weight = rrf_k, weight, 1.0
-                scores = await _evaluate(resources, dataset, ["hybrid"], split)
-                label = f"hybrid rrf_k={rrf_k} dense_weight={weight}"
-                results[label] = scores["hybrid"]
-                print(label, " ".join(f"{n}={v:.4f}" for n, v in scores["hybrid"].items()), file=sys.stderr)
+        settings_tried: list[tuple[str, int, float]] = [
+            ("rrf", rrf_k, weight) for rrf_k in SWEEP_RRF_K for weight in SWEEP_DENSE_WEIGHT
+        ]
+        for fusion, rrf_k, weight in [*settings_tried, ("dbsf", retrieval.rrf_k, 1.0)]:
+            retrieval.fusion = fusion  # type: ignore[assignment]
+            retrieval.rrf_k, retrieval.dense_weight, retrieval.sparse_weight = rrf_k, weight, 1.0
+            scores = await _evaluate(resources, dataset, ["hybrid"], split)
+            label = (
+                "hybrid fusion=dbsf" if fusion == "dbsf" else f"hybrid rrf_k={rrf_k} dense_weight={weight}"
+            )
+            results[label] = scores["hybrid"]
+            print(label, " ".join(f"{n}={v:.4f}" for n, v in scores["hybrid"].items()), file=sys.stderr)
         return results
 
 

@@ -327,23 +327,38 @@ class IngestionSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     k: int = Field(default=4, description="Chunks retrieved and given to the LLM as numbered sources.")
     mode: Literal["dense", "sparse", "hybrid"] = Field(
-        default="hybrid", description="dense vectors, BM25 sparse vectors, or both fused with RRF."
+        default="hybrid", description="dense vectors, BM25 sparse vectors, or both fused (see fusion)."
+    )
+    fusion: Literal["rrf", "dbsf"] = Field(
+        default="dbsf",
+        description=(
+            "How hybrid search fuses the dense and BM25 rankings, inside Qdrant. dbsf: each ranking's "
+            "scores scaled by their mean +- 3 standard deviations and summed; rrf: reciprocal rank "
+            "fusion (rrf_k, dense_weight, sparse_weight). dbsf scored best on SciFact's training "
+            "queries (bench/retrieval.py --split train --sweep)."
+        ),
     )
     max_question_chars: int = Field(default=2000, description="Longer questions are refused.")
     dense_weight: float = Field(
         default=1.0,
         gt=0,
-        description="Weight of the dense ranking in hybrid RRF (Qdrant divides the ranking's ranks by it).",
+        description=(
+            "Weight of the dense ranking in hybrid RRF (Qdrant divides the ranking's ranks by it); "
+            "unused by dbsf."
+        ),
     )
     sparse_weight: float = Field(
-        default=1.0, gt=0, description="Weight of the BM25 ranking in hybrid RRF (as dense_weight)."
+        default=1.0,
+        gt=0,
+        description="Weight of the BM25 ranking in hybrid RRF (as dense_weight); unused by dbsf.",
     )
     rrf_k: int = Field(
         default=20,
         ge=1,
         description=(
-            "RRF's constant in hybrid fusion; smaller lets each ranking's top ranks count for more. 20 "
-            "scored best on SciFact's training queries (bench/retrieval.py --split train --sweep)."
+            "RRF's constant (fusion rrf); smaller lets each ranking's top ranks count for more. 20 "
+            "scored best of RRF's settings on SciFact's training queries (bench/retrieval.py --split "
+            "train --sweep)."
         ),
     )
     max_chunks_per_document: int = Field(

@@ -207,6 +207,7 @@ async def search_targets(
                 weights=weights,
                 rrf_k=settings.rrf_k,
                 filter=filter,
+                fusion=settings.fusion,
             )
             for collection, model in serving.items()
         )
@@ -341,6 +342,7 @@ def _scope(
         "filter": chosen.key() if chosen else None,
         "k": k,
         "mode": settings.retrieval.mode,
+        "fusion": settings.retrieval.fusion,
         # A corpus's model changes only with its version (a re-index's switch); named for clarity.
         "embedding_model": ",".join(sorted({target.model for target in corpora.values()})),
         "llm_model": resources.llm.model,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
+from typing import Literal
 
 from core.types import Chunk, ChunkPoint, SearchFilter, SearchHit, SparseVector
 
@@ -21,11 +22,19 @@ LEGACY_COLLECTION = "lore_chunks"
 
 # Weights of the dense and the sparse ranking in RRF; equal weights are plain RRF.
 EQUAL_WEIGHTS = (1.0, 1.0)
+# How a hybrid search fuses its dense and sparse rankings: reciprocal rank fusion, or
+# distribution-based score fusion (each ranking's scores scaled by their mean +- 3 standard
+# deviations, then summed).
+FusionMethod = Literal["rrf", "dbsf"]
 
 
 def prefetch_limit(k: int) -> int:
-    """Candidates each ranking contributes to RRF in a hybrid top-``k`` search."""
-    return max(4 * k, 20)
+    """Candidates each ranking contributes to fusion in a hybrid top-``k`` search.
+
+    At least 100: DBSF scales a ranking's scores by their spread over these candidates, and a
+    short list's spread is a noisy estimate (measured on SciFact: docs/retrieval.md).
+    """
+    return max(4 * k, 100)
 
 
 def legacy_message(where: str) -> str:
@@ -89,16 +98,19 @@ class VectorStore(ABC):
         weights: tuple[float, float] = EQUAL_WEIGHTS,
         rrf_k: int = RRF_K,
         filter: SearchFilter | None = None,
+        fusion: FusionMethod = "rrf",
     ) -> list[SearchHit]:
         """Top ``k`` chunks of collection ``name`` (those ``filter`` admits, when given).
 
         The filter is part of the store's query (each prefetch's too), so a filtered search still
         returns ``k`` chunks when the collection holds that many matching ones.
 
-        With both vectors the two rankings are fused with RRF inside the store; Qdrant weights a
-        ranking by dividing its ranks: a chunk at rank r (from 1) gets ``1 / (r / weight + rrf_k - 1)``
-        (``weights``: dense, sparse; equal weights are plain RRF; ``rrf_k``: RRF's constant). With one
-        vector, that ranking alone.
+        With both vectors the two rankings (``prefetch_limit(k)`` candidates each) are fused
+        inside the store. ``fusion="rrf"``: Qdrant weights a ranking by dividing its ranks, a chunk
+        at rank r (from 1) gets ``1 / (r / weight + rrf_k - 1)`` (``weights``: dense, sparse; equal
+        weights are plain RRF; ``rrf_k``: RRF's constant). ``fusion="dbsf"``: each ranking's scores
+        are scaled to [0, 1] over their mean +- 3 standard deviations and summed (weights and
+        ``rrf_k`` unused). With one vector, that ranking alone.
         """
 
     @abstractmethod

@@ -27,6 +27,7 @@ from core.components.vectorstore.base import (
     LEGACY_COLLECTION,
     RRF_K,
     SPARSE_VECTOR,
+    FusionMethod,
     VectorStore,
     legacy_message,
     prefetch_limit,
@@ -199,9 +200,16 @@ class EdgeVectorStore(VectorStore):
         weights: tuple[float, float] = EQUAL_WEIGHTS,
         rrf_k: int = RRF_K,
         filter: SearchFilter | None = None,
+        fusion: FusionMethod = "rrf",
     ) -> list[SearchHit]:
         request = _query_request(
-            dense=dense, sparse=sparse, k=k, weights=weights, rrf_k=rrf_k, selector=_edge_filter(filter)
+            dense=dense,
+            sparse=sparse,
+            k=k,
+            weights=weights,
+            rrf_k=rrf_k,
+            selector=_edge_filter(filter),
+            fusion=fusion,
         )
         found = await self._read(name, lambda shard: shard.query(request))
         return [SearchHit.from_payload(point.score, point.payload or {}) for point in found]
@@ -371,6 +379,7 @@ def _query_request(
     weights: tuple[float, float],
     rrf_k: int,
     selector: qe.Filter | None = None,
+    fusion: FusionMethod = "rrf",
 ) -> qe.QueryRequest:
     # IDF over the collection's live points: Edge's collection-wide statistics go on counting
     # deleted points until segments are vacuumed, and an empty filter counts live points only.
@@ -389,8 +398,12 @@ def _query_request(
                 qe.Prefetch(limit=candidates, query=dense_query, filter=selector),
                 qe.Prefetch(limit=candidates, query=sparse_query, params=sparse_params, filter=selector),
             ],
-            # The stub's ScoringQueryType names Fusion but not its Rrf class, which Edge accepts.
-            query=qe.Fusion.Rrf(k=rrf_k, weights=list(weights)),  # type: ignore[arg-type]
+            # The stub's ScoringQueryType names Fusion but not its classes, which Edge accepts.
+            query=(
+                qe.Fusion.Dbsf()  # type: ignore[arg-type]
+                if fusion == "dbsf"
+                else qe.Fusion.Rrf(k=rrf_k, weights=list(weights))
+            ),
             filter=selector,
             with_payload=True,
         )

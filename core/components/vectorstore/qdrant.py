@@ -20,6 +20,7 @@ from core.components.vectorstore.base import (
     LEGACY_COLLECTION,
     RRF_K,
     SPARSE_VECTOR,
+    FusionMethod,
     VectorStore,
     legacy_message,
     prefetch_limit,
@@ -167,6 +168,7 @@ class QdrantVectorStore(VectorStore):
         weights: tuple[float, float] = EQUAL_WEIGHTS,
         rrf_k: int = RRF_K,
         filter: SearchFilter | None = None,
+        fusion: FusionMethod = "rrf",
     ) -> list[SearchHit]:
         selector = _server_filter(filter)
         # IDF over the collection's live points, as the Edge backend does (needs Qdrant 1.19+).
@@ -193,8 +195,14 @@ class QdrantVectorStore(VectorStore):
                     ],
                     # Not FusionQuery(RRF): that uses Qdrant's default k of 2.
                     # Equal weights are sent as none, which Qdrant servers before weighted RRF accept.
-                    query=models.RrfQuery(
-                        rrf=models.Rrf(k=rrf_k, weights=None if weights == EQUAL_WEIGHTS else list(weights))
+                    query=(
+                        models.FusionQuery(fusion=models.Fusion.DBSF)
+                        if fusion == "dbsf"
+                        else models.RrfQuery(
+                            rrf=models.Rrf(
+                                k=rrf_k, weights=None if weights == EQUAL_WEIGHTS else list(weights)
+                            )
+                        )
                     ),
                     query_filter=selector,
                     limit=k,

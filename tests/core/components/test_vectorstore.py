@@ -180,6 +180,11 @@ async def test_backends_agree_after_upserts_and_deletes(edge: VectorStore, local
                     local_hits = await local.search(coll(corpus), dense=dense_q, sparse=sparse_q, k=k)
                     assert_same_hits(edge_hits, local_hits)
                     assert all(hit.corpus == corpus for hit in edge_hits)
+                fused = [
+                    await backend.search(coll(corpus), dense=dense, sparse=sparse, k=k, fusion="dbsf")
+                    for backend in (edge, local)
+                ]
+                assert_same_hits(*fused)
 
 
 async def test_hybrid_search_fuses_with_rrf_k_60(store: VectorStore) -> None:
@@ -195,6 +200,32 @@ async def test_hybrid_search_fuses_with_rrf_k_60(store: VectorStore) -> None:
     assert [hit.chunk_id for hit in hits] == [top.chunk.id, points[1].chunk.id]
     assert hits[0].score == pytest.approx(2 / 60)
     assert hits[1].score == pytest.approx(1 / 61)
+
+
+async def test_hybrid_search_fuses_with_dbsf(store: VectorStore) -> None:
+    texts = ["copper valve", "copper pipe fitting", "river bridge", "copper copper wire", "stone wall"]
+    points = make_points(random.Random(5), corpus="alpha", source="a.txt", texts=texts)
+    await store.upsert(coll("alpha"), points)
+    dense, sparse = points[2].dense, encoder.embed_query("copper wire")
+
+    # Each ranking's scores scaled by their mean +- 3 (sample) standard deviations, then summed.
+    expected: dict[str, float] = {}
+    for ranking in (
+        await store.search(coll("alpha"), dense=dense, sparse=None, k=10),
+        await store.search(coll("alpha"), dense=None, sparse=sparse, k=10),
+    ):
+        scores = [hit.score for hit in ranking]
+        mean = sum(scores) / len(scores)
+        spread = 3 * (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5
+        for hit in ranking:
+            expected[hit.chunk_id] = expected.get(hit.chunk_id, 0.0) + (hit.score - mean + spread) / (
+                2 * spread
+            )
+
+    hits = await store.search(coll("alpha"), dense=dense, sparse=sparse, k=10, fusion="dbsf")
+
+    assert {hit.chunk_id: hit.score for hit in hits} == pytest.approx(expected, abs=1e-4)
+    assert [hit.chunk_id for hit in hits] == sorted(expected, key=lambda chunk: -expected[chunk])
 
 
 async def test_search_hit_carries_the_chunk_payload(store: VectorStore) -> None:
