@@ -336,13 +336,14 @@ def _scope(
     resources: Resources, corpora: dict[str, Target], k: int, chosen: SearchFilter | None
 ) -> dict[str, Any]:
     settings = resources.settings
+    retrieval = settings.retrieval
     return {
         "corpora": {name: target.version for name, target in corpora.items()},
         # Different documents, different answer: a filtered question has its own cache entries.
         "filter": chosen.key() if chosen else None,
         "k": k,
-        "mode": settings.retrieval.mode,
-        "fusion": settings.retrieval.fusion,
+        # how the chunks were found: a hybrid search's fusion decides which
+        "mode": retrieval.mode if retrieval.mode != "hybrid" else f"hybrid:{retrieval.fusion}",
         # A corpus's model changes only with its version (a re-index's switch); named for clarity.
         "embedding_model": ",".join(sorted({target.model for target in corpora.values()})),
         "llm_model": resources.llm.model,
