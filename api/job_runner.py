@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
+from api.dependencies import on_loop
 from core.db.models import CorpusRow, IngestionJobRow, utcnow
 from core.errors import LoreError
 from ingestion.pipeline import request_cancel, this_worker
@@ -235,4 +236,4 @@ def get_job_runner(connection: HTTPConnection) -> JobRunner:
     return runner
 
 
-JobRunnerDep = Annotated[JobRunner, Depends(get_job_runner)]
+JobRunnerDep = Annotated[JobRunner, Depends(on_loop(get_job_runner))]

@@ -232,13 +232,26 @@ async def find(
     limits the chunks to some documents, inside the store's query.
     """
     k = _check_question(resources, query, k)
-    with resources.searches.track(_tracked(corpus, allowed_corpora)):
-        corpora = await resolve_corpora(resources, corpus, allowed=allowed_corpora)
-        if not corpora:
-            return []
-        return await search_targets(
-            resources, query, targets=corpora.values(), k=k, timings={}, filter=filter
-        )
+    # The query is embedded by the default model while the corpora are looked up: nearly every
+    # corpus uses it (one that does not is embedded again by its own model in search_targets).
+    default = resources.embedder
+    vector = (
+        asyncio.ensure_future(default.embed_query(query))
+        if resources.settings.retrieval.mode in ("dense", "hybrid")
+        else None
+    )
+    try:
+        with resources.searches.track(_tracked(corpus, allowed_corpora)):
+            corpora = await resolve_corpora(resources, corpus, allowed=allowed_corpora)
+            if not corpora:
+                return []
+            embedded = {default.model_name: await vector} if vector is not None else None
+            return await search_targets(
+                resources, query, targets=corpora.values(), k=k, timings={}, embedded=embedded, filter=filter
+            )
+    finally:
+        if vector is not None and not vector.done():
+            vector.cancel()
 
 
 def _tracked(corpus: str | None, allowed: frozenset[str] | None) -> frozenset[str] | None:
@@ -499,15 +512,7 @@ async def answer(resources: Resources, ask: Ask) -> Answer:
         return prepared.cached
     if prepared.refusal is not None or not prepared.sources:
         timings["total_ms"] = _ms(total)
-        return Answer(
-            answer=prepared.refusal or NO_SOURCES_ANSWER,
-            citations=[],
-            sources=prepared.hits,
-            model="",
-            timings=timings,
-            refused=True,
-            guardrails=prepared.guardrails,
-        )
+        return await _refuse_unasked(resources, prepared, timings)
     start = time.perf_counter()
     llm = resources.llm
     completion = await llm.complete(_messages(resources, ask, prepared.sources))
@@ -528,6 +533,26 @@ async def answer(resources: Resources, ask: Ask) -> Answer:
     )
     await _save(resources, prepared, result)
     return result
+
+
+async def _refuse_unasked(resources: Resources, prepared: _Prepared, timings: dict[str, float]) -> Answer:
+    """Lore's refusal when the LLM is not asked: nothing found, low retrieval confidence, or a guardrail.
+
+    A refusal from retrieval is cached like an answer (its key covers the corpora's versions and
+    the confidence threshold), so asking again, or in other words, costs no search; a guardrail's
+    refusal has no cache key and is not.
+    """
+    refusal = Answer(
+        answer=prepared.refusal or NO_SOURCES_ANSWER,
+        citations=[],
+        sources=prepared.hits,
+        model="",
+        timings=timings,
+        refused=True,
+        guardrails=prepared.guardrails,
+    )
+    await _save(resources, prepared, refusal)
+    return refusal
 
 
 NO_SOURCES_ANSWER = "The documents do not contain an answer to this question: nothing relevant was found."
@@ -590,9 +615,10 @@ async def _stream(
         )
         return
     if prepared.refusal is not None or not prepared.sources:
-        yield TokenEvent(prepared.refusal or NO_SOURCES_ANSWER)
-        yield CitationsEvent([])
         timings["total_ms"] = _ms(total)
+        refusal = await _refuse_unasked(resources, prepared, timings)
+        yield TokenEvent(refusal.answer)
+        yield CitationsEvent([])
         yield DoneEvent(model="", timings=timings, refused=True, guardrails=prepared.guardrails)
         return
     llm = resources.llm

@@ -12,7 +12,7 @@ from api.auth import service
 from api.auth.cache import CredentialCache, get_credential_cache
 from api.auth.principal import Principal, Role
 from api.auth.tokens import TokenCodec, token_codec
-from api.dependencies import ResourcesDep
+from api.dependencies import ResourcesDep, on_loop
 from core.errors import AuthenticationError, PermissionDeniedError
 from core.resources import Resources
 
@@ -48,7 +48,7 @@ async def authenticate_bearer(
     return principal
 
 
-CredentialCacheDep = Annotated[CredentialCache | None, Depends(get_credential_cache)]
+CredentialCacheDep = Annotated[CredentialCache | None, Depends(on_loop(get_credential_cache))]
 
 
 async def get_principal(
@@ -84,7 +84,7 @@ EvaluatorPrincipal = Annotated[Principal, Depends(require_role("evaluator", "adm
 ReaderPrincipal = Annotated[Principal, Depends(require_role("reader", "evaluator", "admin"))]
 
 
-def get_token_codec(resources: ResourcesDep) -> TokenCodec:
+async def get_token_codec(resources: ResourcesDep) -> TokenCodec:
     """The app's token codec."""
     return token_codec(resources.settings)
 

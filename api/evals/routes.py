@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from starlette.requests import HTTPConnection
 
 from api.auth.dependencies import EvaluatorPrincipal
-from api.dependencies import BackgroundDep, ResourcesDep
+from api.dependencies import BackgroundDep, ResourcesDep, on_loop
 from api.evals import service
 from api.evals.schemas import EvalRunCreate, EvalRunDetail, EvalRunPublic
 from api.ops.ratelimit import AdminRateLimit
@@ -24,7 +24,7 @@ def get_in_flight(connection: HTTPConnection) -> service.InFlight:
     return in_flight
 
 
-InFlightDep = Annotated[service.InFlight, Depends(get_in_flight)]
+InFlightDep = Annotated[service.InFlight, Depends(on_loop(get_in_flight))]
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorResponse, "description": "Not found"}}
 
 
