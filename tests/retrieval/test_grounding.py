@@ -84,3 +84,26 @@ async def test_a_refused_stream_withdraws_its_draft(corpus: Resources) -> None:
     # the refusal is what the cache keeps, so a repeat is refused too, at once
     again = await service.answer(corpus, service.Ask(QUESTION, corpus="c"))
     assert again.cached and again.refused and again.answer == service.UNSUPPORTED_ANSWER
+
+
+async def test_a_low_confidence_refusal_is_cached_until_the_corpus_changes(
+    corpus: Resources, tmp_path: Path
+) -> None:
+    llm = ScriptedLLM("The Alpha widget warranty lasts two years from the date of purchase [1].")
+    _use(corpus, llm)
+    corpus.settings.retrieval.min_confidence = 0.99
+    first = await service.answer(corpus, service.Ask(QUESTION, corpus="c"))
+    assert first.refused and not first.cached
+    # Streamed or not, the repeat is the cached refusal: no search, no LLM.
+    events = [e async for e in await service.stream_answer(corpus, service.Ask(QUESTION, corpus="c"))]
+    done = events[-1]
+    assert isinstance(done, service.DoneEvent) and done.cached and done.refused
+    assert llm.calls == 0
+
+    # A new document bumps the corpus's version: the refusal is not served again.
+    more = tmp_path / "more"
+    more.mkdir()
+    (more / "care.md").write_text("# Care\n\nClean the Alpha widget with a dry cloth.\n")
+    await ingest_paths(corpus, [more], corpus="c")
+    after = await service.answer(corpus, service.Ask(QUESTION, corpus="c"))
+    assert after.refused and not after.cached
