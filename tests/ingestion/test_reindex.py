@@ -140,6 +140,7 @@ async def test_queries_issued_throughout_a_blue_green_reindex_all_succeed(
         k=4,
         weights=(retrieval.dense_weight, retrieval.sparse_weight),
         rrf_k=retrieval.rrf_k,
+        fusion=retrieval.fusion,
     )
     assert ranked(answered[-1]) == ranked(direct)
 
