@@ -169,7 +169,8 @@ def rescore(record: Path) -> None:
                     SearchHit(1.0, f"c{i}", "d", CORPUS, text, "s", "t", None)
                     for i, text in enumerate(row["sources"])
                 ]
-                unsupported = not check_citations(row["answer"], hits, min_support=support).supported
+                check = check_citations(row["answer"], hits, min_support=support, question=row["question"])
+                unsupported = not check.supported
                 refused.append(row["refused"] or confidence < threshold or unsupported)
             asked = [Question(row["question"], row["kind"] != "no_answer", row["kind"]) for row in rows]
             refused_share, answered_share = _rates(asked, refused)

@@ -343,6 +343,8 @@ class _Prepared:
     # Guardrail verdicts, and the answer to give instead when one refused the question.
     guardrails: dict[str, str] = field(default_factory=dict)
     refusal: str | None = None
+    # The question as searched (a follow-up made standalone): the citation check leaves its words out.
+    query: str = ""
 
 
 def _scope(
@@ -466,7 +468,7 @@ async def _prepare_in_scope(resources: Resources, ask: Ask, k: int, timings: dic
         low = confidence < threshold
         verdicts["retrieval_confidence"] = f"{confidence:.3f} {'below' if low else 'at or above'} {threshold}"
         refusal = LOW_CONFIDENCE_ANSWER if low else None
-    return _Prepared(hits, sources, key, None, semantic, guardrails=verdicts, refusal=refusal)
+    return _Prepared(hits, sources, key, None, semantic, guardrails=verdicts, refusal=refusal, query=query)
 
 
 # Sentences of the sources compared with the question for retrieval confidence, at most.
@@ -575,7 +577,10 @@ _MODEL_REFUSAL = re.compile(
 def _check(resources: Resources, text: str, prepared: _Prepared) -> CitationCheck:
     """The answer's citations checked against their sources; the verdict goes in the guardrails."""
     check = check_citations(
-        text, prepared.sources, min_support=resources.settings.retrieval.citation_min_support
+        text,
+        prepared.sources,
+        min_support=resources.settings.retrieval.citation_min_support,
+        question=prepared.query,
     )
     prepared.guardrails["groundedness"] = check.verdict()
     return check

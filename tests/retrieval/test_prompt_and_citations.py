@@ -81,3 +81,20 @@ def test_markers_after_a_full_stop_belong_to_the_sentence_before() -> None:
         "Beta holds too [2].",
         "Gamma.",
     ]
+
+
+def test_support_counts_what_the_answer_adds_to_the_question() -> None:
+    source = [hit(1, "The RTX 4090 GPU is the fastest card for gaming and draws 450 W under load.")]
+    question = "What is the rest temperature of the RTX 4090 GPU?"
+    invented = "The rest temperature of the RTX 4090 GPU is 35 degrees [1]."
+    # Counted whole, the restated question makes the invented fact look half supported...
+    assert check_citations(invented, source, min_support=0.4).supported
+    # ...but of what the answer adds ("35", "degree"), the source holds nothing.
+    assert not check_citations(invented, source, min_support=0.4, question=question).supported
+    drawn = "The RTX 4090 GPU draws 450 W under load [1]."
+    assert check_citations(
+        drawn, source, min_support=0.4, question="How much power does the RTX 4090 draw?"
+    ).supported
+    # A sentence of the question's words only is judged on all of them.
+    echo = "The RTX 4090 GPU [1]."
+    assert check_citations(echo, source, min_support=0.4, question=question).supported
