@@ -370,7 +370,7 @@ class RetrievalSettings(BaseModel):
         ),
     )
     min_confidence: float = Field(
-        default=0.40,
+        default=0.35,
         ge=0.0,
         le=1.0,
         description=(
@@ -380,12 +380,14 @@ class RetrievalSettings(BaseModel):
         ),
     )
     citation_min_support: float = Field(
-        default=0.4,
+        default=0.3,
         ge=0.0,
         le=1.0,
         description=(
-            "A citation is supported when this share of the citing sentence's content words occur in "
-            "the cited source. Unsupported citations are dropped; an answer with none left is refused."
+            "A citation is supported when this share of the citing sentence's content words (those the "
+            "question lacks, when it has any) occur in the cited source. Unsupported citations are "
+            "dropped; an answer with none left is refused. Calibrated with min_confidence on "
+            "single_topic_web's training questions (bench/refusal.py --rescore)."
         ),
     )
     followups: Literal["llm", "concatenate", "off"] = Field(
