@@ -64,7 +64,7 @@ def test_answer_cites_the_expected_document(ingested: Path) -> None:
     case = next(
         json.loads(line)
         for line in (DATA / "evals" / "sample.jsonl").read_text().splitlines()
-        if "security-guide.pdf" in line and "page-2" in line
+        if "security-guide.pdf" in line and "page-3" in line
     )
     done = lore("ask", case["question"], "--json", data_dir=ingested)
     assert done.returncode == 0, done.stderr

@@ -13,7 +13,7 @@ import pytest
 from api.app import create_app
 from core.db import migrate
 from core.db.engine import create_engine
-from core.settings import Settings
+from core.settings import RetrievalSettings, Settings
 
 pytestmark = pytest.mark.models
 
@@ -70,7 +70,8 @@ async def test_query_returns_answer_with_citations_and_timings(client: httpx.Asy
     assert body["refused"] is False
     assert body["guardrails"]["question_injection"] == "passed"
     assert body["guardrails"]["source_injection"] == "passed"
-    assert body["guardrails"]["retrieval_confidence"].endswith("at or above 0.4")
+    threshold = RetrievalSettings().min_confidence
+    assert body["guardrails"]["retrieval_confidence"].endswith(f"at or above {threshold}")
     assert body["guardrails"]["groundedness"].startswith(f"{len(body['citations'])} of ")
 
 
