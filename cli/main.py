@@ -399,11 +399,18 @@ def ask(
                     "model": answer.model,
                     "timings": answer.timings,
                     "cached": answer.cached,
+                    "refused": answer.refused,
+                    "guardrails": answer.guardrails,
                 }
             events = await service.stream_answer(resources, service.Ask(question, corpus=corpus, k=k))
             async for event in events:
                 if isinstance(event, service.TokenEvent):
                     out.print(event.text, end="", soft_wrap=True, highlight=False, markup=False)
+                elif isinstance(event, service.RefusalEvent):
+                    # The draft above failed the citation check: say so rather than leave it standing.
+                    out.print("\n")
+                    out.print("[bold yellow]Withdrawn:[/] the draft above is not supported by its sources.")
+                    out.print(event.text, highlight=False, markup=False)
                 elif isinstance(event, service.CitationsEvent):
                     out.print()
                     _print_citations(event.citations)

@@ -16,9 +16,12 @@ DATA = REPO / "data"
 pytestmark = pytest.mark.models
 
 
-def lore(*args: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def lore(
+    *args: str, data_dir: Path, stdin: str | None = None, settings: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LORE_")}
     env["LORE_DATA_DIR"] = str(data_dir)
+    env |= settings or {}
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         cwd=REPO,
@@ -80,6 +83,21 @@ def test_ask_streams_text_then_citations(ingested: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Sources" in done.stdout
     assert done.stdout.index("Sources") > 0
+
+
+def test_a_streamed_draft_its_sources_do_not_support_is_withdrawn(ingested: Path) -> None:
+    # Every word a citing sentence adds to the question must be in its source: SmolLM2's draft fails.
+    strict = {"LORE_RETRIEVAL__CITATION_MIN_SUPPORT": "1.0"}
+    question = "Which HTTP header carries an API key?"
+    streamed = lore("ask", question, data_dir=ingested, settings=strict)
+    assert streamed.returncode == 0, streamed.stderr
+    assert "Withdrawn:" in streamed.stdout
+    assert "The documents do not appear to contain an answer" in streamed.stdout
+    # --json says it is a refusal, and why.
+    as_json = lore("ask", question, "--json", data_dir=ingested, settings=strict)
+    answer = json.loads(as_json.stdout.strip().splitlines()[-1])
+    assert answer["refused"] is True and answer["citations"] == []
+    assert answer["guardrails"]["groundedness"].startswith("0 of ")
 
 
 def test_unknown_corpus_is_a_clear_error(ingested: Path) -> None:
