@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
 from api.conversations import service as conversations
 from api.routes import query as query_routes
 from api.schemas import QueryRequest
@@ -21,6 +20,7 @@ from core.db.models import UserRow
 from core.settings import DatabaseSettings, LLMSettings, Settings
 from core.types import Citation
 from retrieval.service import CitationsEvent, DoneEvent, StreamEvent, TokenEvent
+from tests.served import served_corpus
 
 
 @pytest.fixture(scope="module")
@@ -33,19 +33,8 @@ async def app_client(
     docs.mkdir()
     (docs / "w.md").write_text("# Widgets\n\nThe Alpha widget is blue.\n\n## Care\n\nDust it weekly.\n")
     key = await user_key(settings, "carol", role="reader", grants=("handbook",))
-    from core.resources import open_resources
-    from ingestion.pipeline import ingest_paths
-
-    async with open_resources(settings, with_llm=False) as resources:
-        await ingest_paths(resources, [docs], corpus="handbook")
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers=headers, timeout=120
-        ) as c:
-            yield app, c
+    async with served_corpus(settings, docs, key) as served:
+        yield served
 
 
 @pytest.mark.models

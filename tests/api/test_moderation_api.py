@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
 from api.moderation import QUEUED
 from core.components.llm import Message
 from core.settings import Settings
 from tests.fakes import ScriptedLLM
+from tests.served import served_corpus
 
 pytestmark = pytest.mark.models
 
@@ -37,19 +37,8 @@ async def lore(tmp_path: Any, user_key: Callable[..., Any]) -> AsyncIterator[tup
     (docs / "widgets.md").write_text("# Widgets\n\nThe Alpha widget is blue and weighs three grams.\n")
     settings = Settings(data_dir=tmp_path / "lore", guardrails={"moderation_sample_rate": 1.0})
     key = await user_key(settings, "reader", role="reader", grants=("handbook",))
-    from core.resources import open_resources
-    from ingestion.pipeline import ingest_paths
-
-    async with open_resources(settings, with_llm=False) as resources:
-        await ingest_paths(resources, [docs], corpus="handbook")
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://lore.test", timeout=120, headers=headers
-        ) as client:
-            yield app, client
+    async with served_corpus(settings, docs, key) as served:
+        yield served
 
 
 @pytest.mark.parametrize(

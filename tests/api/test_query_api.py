@@ -10,10 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
-from core.db import migrate
-from core.db.engine import create_engine
 from core.settings import RetrievalSettings, Settings
+from tests.served import served_corpus
 
 pytestmark = pytest.mark.models
 
@@ -30,25 +28,9 @@ async def client(
         "## Care\n\nClean widgets with a dry cloth once a week.\n"
     )
     settings = Settings(data_dir=root / "lore")
-    engine = create_engine(settings)
-    await migrate.upgrade(engine)
-    await engine.dispose()
-
-    from core.resources import open_resources
-    from ingestion.pipeline import ingest_paths
-
-    async with open_resources(settings, with_llm=False) as resources:
-        await ingest_paths(resources, [docs], corpus="handbook")
-
     key = await user_key(settings, "reader", role="reader", grants=("handbook",))
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://lore.test", timeout=120, headers=headers
-        ) as c:
-            yield c
+    async with served_corpus(settings, docs, key) as (_, client):
+        yield client
 
 
 async def test_health(client: httpx.AsyncClient) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
 from core.settings import Settings
+from tests.served import served_corpus
 
 pytestmark = pytest.mark.models
 
@@ -25,19 +25,8 @@ async def client(
     (docs / "bridges.md").write_text("# Bridges\n\nThe river bridge opened in 1890.\n")
     settings = Settings(data_dir=root / "lore", retrieval={"max_question_chars": 100})
     key = await user_key(settings, "reader", role="reader", grants=("handbook",))
-    from core.resources import open_resources
-    from ingestion.pipeline import ingest_paths
-
-    async with open_resources(settings, with_llm=False) as resources:
-        await ingest_paths(resources, [docs], corpus="handbook")
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://lore.test", timeout=120, headers=headers
-        ) as c:
-            yield c
+    async with served_corpus(settings, docs, key) as (_, client):
+        yield client
 
 
 async def test_search_returns_the_best_chunks_first(client: httpx.AsyncClient) -> None:
