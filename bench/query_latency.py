@@ -147,9 +147,9 @@ async def _pick_paraphrased(resources: Any, data_dir: Path) -> None:
 
 
 @contextmanager
-def server(data_dir: Path, clients: int) -> Iterator[tuple[str, list[str]]]:
+def server(data_dir: Path, clients: int, settings: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LORE_")}
-    env |= {
+    env |= settings | {
         "LORE_DATA_DIR": str(data_dir),
         # the bench measures latency, not the limiter
         "LORE_RATE_LIMIT__QUERY_PER_MINUTE": "1000000",
@@ -256,12 +256,22 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="search and cache-hit requests per phase")
     parser.add_argument("--answers", type=int, default=5, help="whole answers at one client (16 at 16)")
     parser.add_argument("--data-dir", type=Path, help="keep the built collection here (reused)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="LORE_NAME=VALUE",
+        help="a setting for the server, e.g. LORE_EMBEDDING__RUNTIME=torch (repeatable)",
+    )
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
+    if not all(name.startswith("LORE_") for name in settings):
+        parser.error("--set takes LORE_NAME=VALUE")
     with tempfile.TemporaryDirectory(prefix="lore-latency-") as temporary:
         data_dir = (args.data_dir or Path(temporary)).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         asyncio.run(build(data_dir, args.chunks))
-        with server(data_dir, 16) as (url, keys):
+        with server(data_dir, 16, settings) as (url, keys):
             asyncio.run(measure(url, keys, args.requests, args.answers, data_dir))
 
 
