@@ -209,7 +209,7 @@ class EmbeddingSettings(BaseModel):
         description=(
             "What runs the model. onnx: the model is exported to an ONNX graph when it loads and run by "
             "ONNX Runtime, for float32 on a CPU with a mean-pooling model such as the default (vectors "
-            "within cosine 0.99999 of torch's; a short query about 4x faster, documents about 1.3x). "
+            "within cosine 0.99999 of torch's; a short query 3 to 4x faster, documents about 1.3x). "
             "auto: onnx where it applies, torch otherwise (a GPU, reduced precision, other poolings)."
         ),
     )

@@ -92,7 +92,7 @@ _ONNX_PROBES = (
 )
 
 
-def onnx_unsupported(model: Any, *, device: str | None, dtype: str) -> str | None:
+def onnx_unsupported(model: Any, *, dtype: str) -> str | None:
     """Why ``model`` cannot run on ONNX Runtime here, or None when it can."""
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
@@ -201,8 +201,11 @@ class OnnxEncoder:
             features = self._model.preprocess([texts[i] for i in order[start : start + batch_size]])
             feed = {name: features[name].numpy().astype(np.int64) for name in self._inputs}
             batches.append(self._session.run(None, feed)[0])
-        vectors = np.empty_like(np.concatenate(batches)) if batches else np.empty((0, 0), np.float32)
-        vectors[order] = np.concatenate(batches) if batches else vectors
+        if not batches:
+            return np.empty((0, 0), dtype=np.float32)
+        encoded = np.concatenate(batches)
+        vectors = np.empty_like(encoded)
+        vectors[order] = encoded
         return vectors
 
 
@@ -235,7 +238,7 @@ class Embedder:
         self.runtime = "torch"
         self._onnx: OnnxEncoder | None = None
         if settings.runtime != "torch":
-            reason = onnx_unsupported(self._model, device=settings.device, dtype=self.dtype)
+            reason = onnx_unsupported(self._model, dtype=self.dtype)
             if reason is None:
                 try:
                     self._onnx = OnnxEncoder(self._model, source)
