@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
-
-from pathlib import Path
 
 from core.components import embedding
 from core.components.embedding import Embedder, resolve_dtype
