@@ -162,7 +162,9 @@ def add_drafts(rows: Sequence[Row], files: Sequence[Path]) -> None:
     for path in files:
         for line in path.read_text().splitlines():
             draft = json.loads(line)
-            row = by_question[draft["question"]]
+            row = by_question.get(draft["question"])
+            if row is None:
+                raise SystemExit(f"{path}: {draft['question']!r} is not a single_topic_web question")
             sources = "\n".join(draft["sources"])
             added = content_words(draft["answer"]) - content_words(draft["question"])
             found = set().union(*(content_words(text) for text in draft["sources"]))

@@ -264,9 +264,9 @@ def main() -> None:
         help="a setting for the server, e.g. LORE_EMBEDDING__RUNTIME=torch (repeatable)",
     )
     args = parser.parse_args()
-    settings = dict(item.split("=", 1) for item in args.set)
-    if not all(name.startswith("LORE_") for name in settings):
+    if not all(item.startswith("LORE_") and "=" in item for item in args.set):
         parser.error("--set takes LORE_NAME=VALUE")
+    settings = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory(prefix="lore-latency-") as temporary:
         data_dir = (args.data_dir or Path(temporary)).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)

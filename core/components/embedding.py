@@ -86,6 +86,7 @@ _sessions: dict[str, tuple[Any, list[str]]] = {}
 _sessions_lock = threading.Lock()
 # An exported graph must give the torch model's vectors to within this cosine, or torch is used.
 _ONNX_MIN_COSINE = 0.9999
+_ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _ONNX_PROBES = (
     "A short question?",
     "  A longer passage, with padding against the short one: Lore checks every citation it returns.  ",
@@ -143,31 +144,30 @@ class OnnxEncoder:
     """
 
     def __init__(self, model: Any, source: str) -> None:
-        self._model = model
-        with _sessions_lock:
-            if source not in _sessions:
-                _sessions[source] = self._session_for(model)
-            self._session, self._inputs = _sessions[source]
-
-    def _session_for(self, model: Any) -> tuple[Any, list[str]]:
         import onnxruntime as ort
         import torch
 
-        probe = model.preprocess(list(_ONNX_PROBES))
-        self._inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in probe]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        graph = self._export(probe)
-        self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        expected = model.encode(list(_ONNX_PROBES), normalize_embeddings=True, convert_to_numpy=True)
-        closeness = float((self.encode(list(_ONNX_PROBES), batch_size=8) * expected).sum(axis=1).min())
-        if closeness < _ONNX_MIN_COSINE:
-            raise ConfigurationError(
-                f"the ONNX export's vectors differ from torch's (cosine {closeness:.6f})"
+        self._model = model
+        with _sessions_lock:
+            if source in _sessions:
+                self._session, self._inputs = _sessions[source]
+                return
+            probe = model.preprocess(list(_ONNX_PROBES))
+            self._inputs = [name for name in _ONNX_INPUTS if name in probe]
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            options.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(
+                self._export(probe), options, providers=["CPUExecutionProvider"]
             )
-        log.info("embedding on ONNX Runtime: vectors within cosine %.6f of torch's", closeness)
-        return self._session, self._inputs
+            expected = model.encode(list(_ONNX_PROBES), normalize_embeddings=True, convert_to_numpy=True)
+            closeness = float((self.encode(list(_ONNX_PROBES), batch_size=8) * expected).sum(axis=1).min())
+            if closeness < _ONNX_MIN_COSINE:
+                raise ConfigurationError(
+                    f"the ONNX export's vectors differ from torch's (cosine {closeness:.6f})"
+                )
+            log.info("embedding on ONNX Runtime: vectors within cosine %.6f of torch's", closeness)
+            _sessions[source] = (self._session, self._inputs)
 
     def _export(self, probe: dict[str, Any]) -> bytes:
         import warnings
