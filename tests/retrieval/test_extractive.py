@@ -1,0 +1,25 @@
+from retrieval.extractive import Candidate, candidates, extract_answer
+
+
+def test_candidates_skip_headings_short_lines_and_markers() -> None:
+    found = candidates(["# Title\n\nWidgets are cleaned weekly [3]. Ok.", "Gears turn slowly here."])
+    assert [c.text for c in found] == ["Widgets are cleaned weekly .", "Gears turn slowly here."]
+    assert [c.source for c in found] == [1, 2]
+
+
+def test_best_sentences_in_source_order_with_citations_and_no_duplicates() -> None:
+    found = [
+        Candidate(1, 0, "Widgets are cleaned weekly."),
+        Candidate(1, 1, "Widgets are cleaned every week."),
+        Candidate(2, 0, "Gears are oiled monthly."),
+    ]
+    vectors = [[1.0, 0.0], [0.99, 0.01], [0.6, 0.8]]
+    result = extract_answer("How often are widgets cleaned?", [1.0, 0.0], found, vectors, diversity=0.6)
+    assert result.answer == "Widgets are cleaned weekly. [1] Gears are oiled monthly. [2]"
+
+
+def test_budget_and_empty_inputs() -> None:
+    found = [Candidate(1, 0, "A long sentence about widgets."), Candidate(1, 1, "Another one about widgets.")]
+    result = extract_answer("widgets", [1.0], found, [[1.0], [0.9]], max_chars=40)
+    assert len(result.chosen) == 1
+    assert extract_answer("anything", [1.0], [], []).answer == ""
