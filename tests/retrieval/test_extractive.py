@@ -23,3 +23,14 @@ def test_budget_and_empty_inputs() -> None:
     result = extract_answer("widgets", [1.0], found, [[1.0], [0.9]], max_chars=40)
     assert len(result.chosen) == 1
     assert extract_answer("anything", [1.0], [], []).answer == ""
+
+
+def test_mismatched_vectors_are_refused_and_zero_vectors_score_zero() -> None:
+    found = [Candidate(1, 0, "Widgets are cleaned weekly.")]
+    try:
+        extract_answer("widgets", [1.0], found, [])
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a missing vector was accepted")
+    assert extract_answer("", [0.0], found, [[0.0]]).answer == "Widgets are cleaned weekly. [1]"
