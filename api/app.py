@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import NoReturn
 
 from fastapi import FastAPI
 
@@ -18,20 +19,34 @@ from api.evals import service as eval_service
 from api.job_runner import JobRunner
 from api.ops.install import closing_ops, install_ops
 from api.routes import health, jobs, query, search, ws
+from core.errors import LoreError
 from core.resources import open_resources
 from core.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, *, on_ready: Callable[[], None] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    on_ready: Callable[[], None] | None = None,
+    on_failure: Callable[[LoreError], NoReturn] | None = None,
+) -> FastAPI:
     """A Lore API app; its lifespan opens the resources (and loads the models) once.
 
-    ``on_ready`` runs once the resources are open, just before the server accepts requests.
+    ``on_ready`` runs once the resources are open, just before the server accepts requests;
+    ``on_failure`` instead, with the error, when they cannot be opened (else the error is raised).
     """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources, closing_ops(app):
+        async with AsyncExitStack() as stack:
+            try:
+                resources = await stack.enter_async_context(open_resources(settings))
+            except LoreError as exc:
+                if on_failure is None:
+                    raise
+                on_failure(exc)
+            await stack.enter_async_context(closing_ops(app))
             app.state.resources = resources
             app.state.background = BackgroundWork()
             app.state.jobs = JobRunner(resources.sessions)

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.db.engine import create_engine, session_factory
-from core.errors import LoreError
+from cli.exits import run
+from core.db.engine import open_engine, session_factory
 from core.settings import Settings, get_settings
 from ingestion import jobs as ingestion_jobs
 
@@ -23,26 +23,16 @@ T = TypeVar("T")
 
 
 def _run(make: Any) -> Any:
-    import asyncio
-
     async def main() -> Any:
         settings = get_settings()
-        engine = create_engine(settings)
+        engine = await open_engine(settings, migrate_sqlite=True)
         try:
-            if settings.uses_sqlite:
-                from core.db import migrate
-
-                await migrate.upgrade(engine)
             coro: Coroutine[Any, Any, Any] = make(settings, session_factory(engine))
             return await coro
         finally:
             await engine.dispose()
 
-    try:
-        return asyncio.run(main())
-    except LoreError as exc:
-        err.print(f"[bold red]error[/]: {exc.message}")
-        raise typer.Exit(2) from None
+    return run(main())
 
 
 @jobs_app.command("list")

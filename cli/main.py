@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,6 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cli.exits import FAILED, USAGE, fail, print_error
+from cli.exits import run as _run
 from cli.jobs import documents_app, jobs_app
 from cli.users import grants_app, keys_app, users_app
 from core.errors import LoreError
@@ -40,19 +40,6 @@ app.add_typer(grants_app, name="grants")
 
 out = Console()
 err = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; Lore errors become a clear message and exit code 2."""
-    try:
-        return asyncio.run(coro)
-    except LoreError as exc:
-        err.print(f"[bold red]error[/]: {exc.message}")
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        raise typer.Exit(130) from None
 
 
 class _Bar:
@@ -126,7 +113,11 @@ def ingest(
         ),
     ] = False,
 ) -> None:
-    """Ingest files (PDF, Markdown, text, HTML) into a corpus; unchanged files are skipped."""
+    """Ingest files (PDF, Markdown, text, HTML) into a corpus; unchanged files are skipped.
+
+    Exit status 0 when every document was ingested, 1 when some failed (each is listed with its
+    reason; the rest were ingested), 2 on a usage or configuration error.
+    """
     settings = get_settings()
     if queue:
         _enqueue(settings, paths, corpus=corpus or settings.default_corpus, as_json=as_json)
@@ -158,10 +149,12 @@ def ingest(
     result = _run(main())
     if as_json:
         print(json.dumps(result))
-        return
-    _print_summary(result)
-    for failure in result.get("failures", []):
-        err.print(f"[red]failed[/] {failure['source']}: {failure['error']}")
+    else:
+        _print_summary(result)
+        for failure in result.get("failures", []):
+            err.print(f"[red]failed[/] {failure['source']}: {failure['error']}", highlight=False)
+    if result["documents_failed"]:
+        raise typer.Exit(FAILED)
 
 
 def _enqueue(settings: Settings, paths: list[Path], *, corpus: str, as_json: bool) -> None:
@@ -243,8 +236,7 @@ class _CrawlBar(_Bar):
     def fetched(self, url: str, outcome: str, *, done: int, total: int) -> None:
         if self._crawl_task is None:
             self._crawl_task = self._progress.add_task("crawl", total=total, info="")
-        if outcome == "failed":
-            self._progress.console.print(f"[red]failed[/]: {url}")
+        # A URL that failed is not printed here: it is a failed document, which the ingest bar prints.
         self._progress.update(self._crawl_task, completed=done, total=max(total, done), info=outcome)
 
 
@@ -272,7 +264,10 @@ def crawl(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON line.")] = False,
 ) -> None:
-    """Crawl web sites into a corpus; a page unchanged since the last crawl costs a 304."""
+    """Crawl web sites into a corpus; a page unchanged since the last crawl costs a 304.
+
+    Exit status as `lore ingest`: 1 when some pages failed (refused, unreachable, unreadable).
+    """
     from core.settings import CrawlSettings
 
     settings = get_settings()
@@ -308,14 +303,16 @@ def crawl(
     result = _run(main())
     if as_json:
         print(json.dumps(result))
-        return
-    _print_summary(result, verb="crawled")
-    if result["skipped"]:
-        out.print("skipped: " + ", ".join(f"{n} {why}" for why, n in result["skipped"].items()))
-    for gone in result["gone"]:
-        out.print(f"[yellow]gone[/] {gone['url']}: {gone['reason']}", highlight=False)
-    for failure in result["failures"]:
-        err.print(f"[red]failed[/] {failure['source']}: {failure['error']}", highlight=False)
+    else:
+        _print_summary(result, verb="crawled")
+        if result["skipped"]:
+            out.print("skipped: " + ", ".join(f"{n} {why}" for why, n in result["skipped"].items()))
+        for gone in result["gone"]:
+            out.print(f"[yellow]gone[/] {gone['url']}: {gone['reason']}", highlight=False)
+        for failure in result["failures"]:
+            err.print(f"[red]failed[/] {failure['source']}: {failure['error']}", highlight=False)
+    if result["documents_failed"]:
+        raise typer.Exit(FAILED)
 
 
 @app.command()
@@ -454,11 +451,10 @@ def serve(
 
     settings = get_settings()
     if workers > 1 and settings.vector_store.url is None:
-        err.print(
-            "[bold red]error[/]: --workers needs a Qdrant server (LORE_VECTOR_STORE__URL): the embedded "
-            "store under the data dir is opened by one process only"
+        raise fail(
+            "--workers needs a Qdrant server (LORE_VECTOR_STORE__URL): the embedded store under the "
+            "data dir is opened by one process only"
         )
-        raise typer.Exit(2)
     host = host or settings.server.host
     port = port or settings.server.port
     if settings.uses_sqlite:
@@ -501,7 +497,13 @@ def serve(
             access_log=False,
         )
         return
-    uvicorn.run(create_app(settings, on_ready=ready), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings, on_ready=ready, on_failure=_startup_failed),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def served_app() -> Any:
@@ -510,7 +512,21 @@ def served_app() -> Any:
     from api.ops.logs import configure_logging
 
     configure_logging()
-    return create_app()
+    return create_app(on_failure=_startup_failed)
+
+
+def _startup_failed(exc: LoreError) -> NoReturn:
+    """End `lore serve` on a Lore error at start-up (a database or Redis that does not answer...).
+
+    uvicorn would log the traceback the app's lifespan raised and "Application startup failed";
+    the error says in one line which setting to fix, so that line alone is printed, and the process
+    exits with status 2 like every command that cannot start (the resources are closed already).
+    """
+    import os
+
+    print_error(exc.message)
+    sys.stderr.flush()
+    os._exit(USAGE)
 
 
 async def _bootstrap_admin(settings: Settings) -> str | None:
@@ -521,9 +537,9 @@ async def _bootstrap_admin(settings: Settings) -> str | None:
     import secrets
 
     from api.auth import service as auth
-    from core.db.engine import create_engine, session_factory
+    from core.db.engine import open_engine, session_factory
 
-    engine = create_engine(settings)
+    engine = await open_engine(settings)
     try:
         async with session_factory(engine)() as session:
             if await auth.list_users(session):
@@ -548,12 +564,13 @@ async def _bootstrap_admin(settings: Settings) -> str | None:
 
 async def _upgrade(settings: Settings) -> str | None:
     from core.db import migrate
-    from core.db.engine import create_engine
+    from core.db.engine import create_engine, reaching_database
 
     engine = create_engine(settings)
     try:
-        await migrate.upgrade(engine)
-        return await migrate.current_revision(engine)
+        with reaching_database(settings):
+            await migrate.upgrade(engine)
+            return await migrate.current_revision(engine)
     finally:
         await engine.dispose()
 
@@ -573,12 +590,14 @@ def db_current(
 ) -> None:
     """Show the database's migration revision and the latest one."""
     from core.db import migrate
-    from core.db.engine import create_engine
+    from core.db.engine import create_engine, reaching_database
 
     async def main() -> str | None:
-        engine = create_engine(get_settings())
+        settings = get_settings()
+        engine = create_engine(settings)
         try:
-            return await migrate.current_revision(engine)
+            with reaching_database(settings):
+                return await migrate.current_revision(engine)
         finally:
             await engine.dispose()
 
@@ -735,8 +754,7 @@ def eval_compare(
         a = service.load_run(run_a, runs_dir=settings.eval_runs_dir)
         b = service.load_run(run_b, runs_dir=settings.eval_runs_dir)
     except LoreError as exc:
-        err.print(f"[bold red]error[/]: {exc.message}")
-        raise typer.Exit(2) from None
+        raise fail(exc.message) from None
     rules = Regression.model_validate(b.get("suite", {}).get("regression") or {})
     rules = service.regression_rules(rules, _parse_limits(max_drop))
     result = compare(a, b, regression=rules, base_name=run_a)
@@ -782,8 +800,7 @@ def eval_report(
     try:
         results = service.load_run(run, runs_dir=settings.eval_runs_dir)
     except LoreError as exc:
-        err.print(f"[bold red]error[/]: {exc.message}")
-        raise typer.Exit(2) from None
+        raise fail(exc.message) from None
     target = out_file or Path(results["run"]["dir"]) / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(reports.html_report(results))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.auth.principal import Role
-from core.errors import LoreError
+from cli.exits import fail, run
 from core.settings import get_settings
 
 # Commands import api.auth.service (SQLAlchemy, JOSE) when they run, so `lore --help` stays quick.
@@ -35,27 +34,19 @@ RoleOption = Annotated[Role, typer.Option(help="reader, evaluator or admin.")]
 
 def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in a database session (an embedded SQLite is migrated first); errors exit 2."""
-    from core.db import migrate
-    from core.db.engine import create_engine, session_factory
+    from core.db.engine import open_engine, session_factory
 
     settings = get_settings()
 
     async def main() -> T:
-        engine = create_engine(settings)
+        engine = await open_engine(settings, migrate_sqlite=True)
         try:
-            if settings.uses_sqlite:
-                await migrate.upgrade(engine)
-            await migrate.require_current(engine)
             async with session_factory(engine)() as session:
                 return await work(session)
         finally:
             await engine.dispose()
 
-    try:
-        return asyncio.run(main())
-    except LoreError as exc:
-        err.print(f"[bold red]error[/]: {exc.message}", highlight=False)
-        raise typer.Exit(2) from None
+    return run(main())
 
 
 def _table(*headers: str) -> Table:
@@ -64,11 +55,6 @@ def _table(*headers: str) -> Table:
     for header in headers:
         table.add_column(header, no_wrap=header == "id", overflow="fold")
     return table
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error[/]: {message}", highlight=False)
-    return typer.Exit(2)
 
 
 @users_app.command("create")
@@ -86,10 +72,10 @@ def users_create(
     from api.auth import service
 
     if password_stdin == no_password:
-        raise _fail("give exactly one of --password-stdin and --no-password")
+        raise fail("give exactly one of --password-stdin and --no-password")
     password = sys.stdin.read().rstrip("\r\n") if password_stdin else None
     if password_stdin and not password:
-        raise _fail("standard input held no password")
+        raise fail("standard input held no password")
 
     async def work(session: AsyncSession) -> str:
         return (await service.create_user(session, username=username, password=password, role=role)).id

@@ -10,7 +10,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.components.cache import Cache, open_cache
@@ -19,8 +21,8 @@ from core.components.llm import LLM, open_llm
 from core.components.queue import JobQueue
 from core.components.semantic_cache import SemanticIndex, open_semantic_index
 from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
-from core.db import migrate
-from core.db.engine import create_engine, session_factory
+from core.db.engine import open_engine, session_factory
+from core.errors import BackendError
 from core.indexing import ActiveSearches
 from core.settings import EmbeddingSettings, Settings
 
@@ -80,11 +82,8 @@ async def open_resources(
     this for the single-user default); other databases must be migrated with ``lore db upgrade``.
     """
     async with AsyncExitStack() as stack:
-        engine = create_engine(settings)
+        engine = await open_engine(settings, migrate_sqlite=migrate_sqlite)
         stack.push_async_callback(engine.dispose)
-        if migrate_sqlite and settings.uses_sqlite:
-            await migrate.upgrade(engine)
-        await migrate.require_current(engine)
 
         embedder = Embedder(settings.embedding)
         store = await open_vector_store(settings)
@@ -96,7 +95,7 @@ async def open_resources(
         if semantic is not None:
             stack.push_async_callback(semantic.close)
 
-        queue = await JobQueue.open(settings.queue) if settings.queue.redis_url else None
+        queue = await _open_queue(settings) if settings.queue.redis_url else None
         if queue is not None:
             stack.push_async_callback(queue.close)
 
@@ -119,3 +118,17 @@ async def open_resources(
 
         stack.push_async_callback(_close_llm)
         yield resources
+
+
+async def _open_queue(settings: Settings) -> JobQueue:
+    """The job queue; a Redis that does not answer is one BackendError naming the setting."""
+    assert settings.queue.redis_url is not None
+    try:
+        return await JobQueue.open(settings.queue)
+    except (OSError, RedisError) as exc:
+        where = urlsplit(settings.queue.redis_url)
+        raise BackendError(
+            f"cannot reach the job queue's Redis at {where.hostname}:{where.port or 6379} "
+            f"(LORE_QUEUE__REDIS_URL): {exc}; start Redis "
+            "there, or unset LORE_QUEUE__REDIS_URL to run ingestion jobs in the process that starts them"
+        ) from None

@@ -104,6 +104,9 @@ class Source:
     # Last-Modified header); chunks carry it as the document's date for search filters.
     modified: datetime | None = None
 
+    # Why its fetcher could not get it (a crawl's refused or failed URL): it fails with this reason,
+    # so the job records it as it records any document that failed.
+    error: str | None = None
     @classmethod
     def from_path(cls, path: Path) -> Source:
         resolved = path.resolve()
@@ -126,14 +129,21 @@ class Source:
 def discover(paths: Iterable[Path]) -> list[Source]:
     """Files to ingest: supported files under each directory, and each file named directly.
 
-    A file named directly is always taken (an unsupported one then fails with its reason);
-    inside directories, hidden entries and unsupported types are passed over.
+    A file named directly is always taken (an unsupported or missing one then fails with its reason,
+    never the rest); inside directories, hidden entries and unsupported types are passed over.
     """
     found: dict[str, Source] = {}
     for path in paths:
         if not path.exists():
-            raise InvalidInputError(f"no such file or directory: {path}")
-        if path.is_dir():
+            resolved = path.resolve()
+            src = Source(
+                source=str(resolved),
+                name=resolved.name,
+                path=resolved,
+                error=f"no such file or directory: {path}",
+            )
+            found.setdefault(src.source, src)
+        elif path.is_dir():
             for child in sorted(path.rglob("*")):
                 rel = child.relative_to(path)
                 if any(part.startswith(".") for part in rel.parts):
@@ -684,6 +694,8 @@ async def _prepare_one(resources: Resources, src: Source, index: CorpusIndex) ->
     corpus, signature = index.corpus, index.signature
     work = _Work(src=src, doc_id=ids.document_id(corpus.name, src.source))
     try:
+        if src.error is not None:
+            raise ExtractionError(src.error)
         if src.not_modified:
             async with resources.sessions() as session:
                 indexed = await session.get(DocumentRow, work.doc_id)

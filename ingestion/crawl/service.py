@@ -21,7 +21,7 @@ from core.errors import InvalidInputError
 from core.resources import Resources
 from core.settings import CrawlSettings
 from ingestion.crawl.addresses import AddressGuard, AllowList, Lookup
-from ingestion.crawl.crawler import Crawler, CrawlProgress, Page
+from ingestion.crawl.crawler import Crawler, CrawlOutcome, CrawlProgress, Page
 from ingestion.crawl.fetcher import HttpFetcher
 from ingestion.crawl.state import CrawlState, PageRecord, crawl_key
 from ingestion.crawl.urls import SCHEMES, Scope, host_of, normalise_url
@@ -119,7 +119,7 @@ async def crawl(
         try:
             ingested = await ingest_sources(
                 resources,
-                _drain(pending, crawling),
+                _drain(pending, crawling, crawler.outcome),
                 corpus=corpus,
                 progress=ingest_progress,
                 kind="crawl",
@@ -147,10 +147,9 @@ async def crawl(
             kept[page.url] = replace(page.record, crawl=key)
     CrawlState(kept).save(state_path)
 
-    failures = [{"source": url, "error": error} for url, error in sorted(outcome.failures.items())]
-    failures += [
+    failures = [
         {"source": url, "error": error or ""}
-        for url, (status, error) in results.items()
+        for url, (status, error) in sorted(results.items())
         if status == "failed"
     ]
     return CrawlSummary(
@@ -160,7 +159,7 @@ async def crawl(
         documents_changed=ingested.documents_changed,
         documents_unchanged=ingested.documents_unchanged,
         documents_deleted=deleted,
-        documents_failed=ingested.documents_failed + len(outcome.failures),
+        documents_failed=ingested.documents_failed,
         chunks_embedded=ingested.chunks_embedded,
         seconds=round(time.perf_counter() - started, 3),
         state=ingested.state,
@@ -173,11 +172,17 @@ async def crawl(
     )
 
 
-async def _drain(pending: asyncio.Queue[Source], crawling: asyncio.Task[object]) -> AsyncIterator[Source]:
-    """The crawler's documents as they come, until it has finished (its error is raised here)."""
+async def _drain(
+    pending: asyncio.Queue[Source], crawling: asyncio.Task[object], outcome: CrawlOutcome
+) -> AsyncIterator[Source]:
+    """The crawler's documents as they come, until it has finished (its error is raised here); then
+    the URLs it failed, each a failed document of the job with its reason."""
     while True:
         if pending.empty() and crawling.done():
             crawling.result()
+            for url, error in sorted(outcome.failures.items()):
+                if url not in outcome.pages:
+                    yield Source(source=url, name=url.rsplit("/", 1)[-1], error=error)
             return
         getter = asyncio.ensure_future(pending.get())
         await asyncio.wait({getter, crawling}, return_when=asyncio.FIRST_COMPLETED)
