@@ -103,7 +103,9 @@ def points(corpus: str, source: str, texts: list[str]) -> list[ChunkPoint]:
 
 
 @pytest.fixture(params=["edge", "local"])
-async def store(request: pytest.FixtureRequest, settings_factory: Callable[..., Settings]) -> AsyncIterator[VectorStore]:
+async def store(
+    request: pytest.FixtureRequest, settings_factory: Callable[..., Settings]
+) -> AsyncIterator[VectorStore]:
     """Each backend in turn, holding a handbook corpus and a secret one."""
     overrides = {"vector_store": {"url": ":memory:"}} if request.param == "local" else {}
     backend = await open_vector_store(settings_factory(**overrides))
@@ -145,5 +147,7 @@ async def test_a_filter_narrows_the_scope(store: VectorStore) -> None:
 
 
 async def test_nothing_to_check_reports_nothing(store: VectorStore) -> None:
-    assert await unmentioned(store, encoder, "what is it?", collections=[collection_name("handbook", 1)]) == []
+    assert (
+        await unmentioned(store, encoder, "what is it?", collections=[collection_name("handbook", 1)]) == []
+    )
     assert await unmentioned(store, encoder, "Confluence?", collections=[]) == []
