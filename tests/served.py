@@ -1,9 +1,9 @@
-"""The real app serving a small ingested corpus, for API tests."""
+"""The real app serving a small ingested corpus, for API tests; a real `lore serve` process."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -35,3 +35,60 @@ async def served_corpus(
         ) as client,
     ):
         yield app, client
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def lore_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """This environment without its LORE_ settings, on ``data_dir``, with ``settings`` as LORE_ names
+    (``llm__max_tokens="16"`` -> LORE_LLM__MAX_TOKENS)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LORE_")}
+    env["LORE_DATA_DIR"] = str(data_dir)
+    env.update({f"LORE_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+@contextmanager
+def served_process(env: dict[str, str], log: Path, *, timeout_s: float = 120) -> Iterator[str]:
+    """A real `lore serve` process on a free port with ``env`` (output to ``log``), once it answers
+    /health: gives its base URL."""
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"lore serve did not start: {log.read_text()}"
+                try:
+                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.3)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
