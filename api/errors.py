@@ -40,7 +40,7 @@ def error_response(
 
 
 def error_headers(exc: errors.LoreError) -> dict[str, str] | None:
-    """Headers an error's status calls for: a Bearer challenge on 401, retry hints on 429."""
+    """Headers an error's status calls for: a Bearer challenge on 401, retry hints on 429 and overload."""
     if isinstance(exc, errors.AuthenticationError):
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, errors.RateLimitedError):
@@ -51,6 +51,8 @@ def error_headers(exc: errors.LoreError) -> dict[str, str] | None:
             "RateLimit-Remaining": str(exc.remaining),
             "RateLimit-Reset": retry,
         }
+    if isinstance(exc, errors.OverloadedError):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     return None
 
 

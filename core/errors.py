@@ -14,7 +14,8 @@
     ├── ExtractionError            422 extraction_failed  (one document failed; never the job)
     ├── ConfigurationError         500 configuration_error
     └── BackendError               503 backend_unavailable (a store, database or LLM failed)
-        └── StoreLockedError       503 store_locked (embedded store held by another process)
+        ├── StoreLockedError       503 store_locked (embedded store held by another process)
+        └── OverloadedError        503 overloaded (a bounded queue is full; carries retry_after_s)
 """
 
 from __future__ import annotations
@@ -82,3 +83,11 @@ class BackendError(LoreError):
 
 class StoreLockedError(BackendError):
     code = "store_locked"
+
+
+class OverloadedError(BackendError):
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

