@@ -8,6 +8,7 @@ partial when the client left, or error) without delaying the stream.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from api import moderation
 from api.background import BackgroundWork
@@ -15,7 +16,16 @@ from api.conversations import service as conversations
 from api.ops.metrics import Metrics
 from api.schemas import CitationPublic
 from core.resources import Resources
-from retrieval.service import Ask, CitationsEvent, DoneEvent, RefusalEvent, StreamEvent, TokenEvent
+from core.types import Answer
+from retrieval.service import (
+    Ask,
+    CitationsEvent,
+    DoneEvent,
+    RefusalEvent,
+    SentenceRemovedEvent,
+    StreamEvent,
+    TokenEvent,
+)
 
 
 def record_answer_metrics(
@@ -53,6 +63,22 @@ async def save_exchange(
         await session.commit()
 
 
+def done_payload(answer: Answer) -> dict[str, Any]:
+    """The ``done`` event's data: the verified answer's text and everything about it but its sources."""
+    return {
+        "answer": answer.answer,
+        "model": answer.model,
+        "timings": answer.timings,
+        "usage": answer.usage,
+        "cached": answer.cached,
+        "cache_kind": answer.cache_kind,
+        "cache_similarity": answer.cache_similarity,
+        "refused": answer.refused,
+        "guardrails": answer.guardrails,
+        "unsupported_sentences": [asdict(u) for u in answer.unsupported_sentences],
+    }
+
+
 @dataclass(slots=True)
 class Exchange:
     question: str
@@ -75,19 +101,23 @@ class Exchange:
         if isinstance(event, CitationsEvent):
             self.citations = [CitationPublic.from_domain(c) for c in event.citations]
             return "citations", [c.model_dump() for c in self.citations]
+        if isinstance(event, SentenceRemovedEvent):
+            return "sentence_removed", {"sentence": event.sentence, "reason": event.reason}
         if isinstance(event, RefusalEvent):
-            # The streamed draft is withdrawn; the conversation keeps the refusal instead.
+            # The streamed text is withdrawn; the conversation keeps the refusal instead.
             self.parts = [event.text]
             return "refusal", {"answer": event.text}
-        self.done, self.status = event, "complete"
+        result = event.answer
+        # What was streamed, verified and whole: the conversation keeps it.
+        self.done, self.status, self.parts = event, "complete", [result.answer]
         if self.ask is not None and self.resources is not None:
             self.moderated = moderation.pick(
-                self.resources, cached=event.cached, refused=event.refused, guardrails=event.guardrails
+                self.resources, cached=result.cached, refused=result.refused, guardrails=result.guardrails
             )
         record_answer_metrics(
-            self.metrics, cached=event.cached, usage=event.usage, cache_kind=event.cache_kind
+            self.metrics, cached=result.cached, usage=result.usage, cache_kind=result.cache_kind
         )
-        return "done", asdict(event)
+        return "done", done_payload(result)
 
     def failed(self) -> None:
         self.status = "error"
@@ -107,8 +137,8 @@ class Exchange:
                 question=self.question,
                 answer="".join(self.parts).strip(),
                 citations=self.citations,
-                model=self.done.model if self.done else None,
-                timings=self.done.timings if self.done else {},
+                model=self.done.answer.model if self.done else None,
+                timings=self.done.answer.timings if self.done else {},
                 status=self.status,
             ),
             name="save-exchange",

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.types import Answer, CacheKind, Citation, SearchFilter, SearchHit
+from core.types import Answer, CacheKind, Citation, SearchFilter, SearchHit, UnsupportedSentence
 
 
 class SearchFilters(BaseModel):
@@ -96,6 +96,15 @@ class CitationPublic(PassagePublic):
         return cls.model_validate(citation, from_attributes=True)
 
 
+class UnsupportedSentencePublic(BaseModel):
+    sentence: str = Field(description="The sentence as the model drafted it, markers included.")
+    reason: str = Field(description='Why no source supports it, e.g. "`--print-table` is in no source".')
+
+    @classmethod
+    def from_domain(cls, unsupported: UnsupportedSentence) -> UnsupportedSentencePublic:
+        return cls(sentence=unsupported.sentence, reason=unsupported.reason)
+
+
 class QueryResponse(BaseModel):
     answer: str
     citations: list[CitationPublic]
@@ -120,13 +129,20 @@ class QueryResponse(BaseModel):
         description=(
             "True when Lore says the documents do not contain the answer: nothing relevant was "
             "found, no source came close enough to the question (retrieval.min_confidence), no "
-            "citation of the drafted answer was supported by its source, or a guardrail refused "
+            "sentence of the drafted answer was supported by a source, or a guardrail refused "
             "the question."
         ),
     )
     unsupported_citations: list[CitationPublic] = Field(
         default_factory=list,
-        description="Citations the answer made that their sources do not support; left out of citations.",
+        description="Sources the draft cited that support none of its delivered sentences; not in citations.",
+    )
+    unsupported_sentences: list[UnsupportedSentencePublic] = Field(
+        default_factory=list,
+        description=(
+            "Sentences of the draft that no source supports, each with its reason: removed from the "
+            "answer, marked [unverified] or kept, by the setting answer.unsupported."
+        ),
     )
     guardrails: dict[str, str] = Field(
         default_factory=dict,
@@ -134,7 +150,7 @@ class QueryResponse(BaseModel):
             "Each guardrail's verdict: question_injection (passed, flagged, refused), topics "
             "(passed, refused), source_injection (passed, or how many sentences were neutralised), "
             "retrieval_confidence (the score against retrieval.min_confidence), groundedness "
-            "(how many citations their sources support)."
+            "(how many sentences of the draft the sources support, and how many were dropped)."
         ),
     )
 
@@ -152,6 +168,9 @@ class QueryResponse(BaseModel):
             refused=answer.refused,
             guardrails=answer.guardrails,
             unsupported_citations=[CitationPublic.from_domain(c) for c in answer.unsupported_citations],
+            unsupported_sentences=[
+                UnsupportedSentencePublic.from_domain(u) for u in answer.unsupported_sentences
+            ],
         )
 
 

@@ -68,12 +68,13 @@ def auc(rows: Sequence[Row], signal: Callable[[Row], float]) -> float:
 
 def idf_table(dataset: Path) -> Callable[[str], float]:
     """Inverse frequency of a content word among the corpus's sentences (of 3 words or more)."""
-    from retrieval.citations import answer_sentences, content_words
+    from retrieval.citations import content_words
+    from retrieval.verification import sentences as sentences_of
 
     counts: Counter[str] = Counter()
     total = 0
     for row in read_csv(dataset / "documents.csv"):
-        for sentence in answer_sentences(row["text"]):
+        for sentence in sentences_of(row["text"]):
             if len(sentence.split()) >= 3:
                 total += 1
                 counts.update(content_words(sentence))
@@ -81,9 +82,10 @@ def idf_table(dataset: Path) -> Callable[[str], float]:
 
 
 async def retrieval_rows(resources: Any, dataset: Path) -> list[Row]:
-    from retrieval.citations import answer_sentences, content_words
+    from retrieval.citations import content_words
     from retrieval.prompt import fit_sources
     from retrieval.service import find, max_source_chars
+    from retrieval.verification import sentences as sentences_of
 
     idf = idf_table(dataset)
     rows = []
@@ -92,7 +94,7 @@ async def retrieval_rows(resources: Any, dataset: Path) -> list[Row]:
             hits = await find(resources, asked.text, corpus=CORPUS, k=resources.settings.retrieval.k)
             sources = fit_sources(hits, max_chars=max_source_chars(resources))
             query = await resources.embedder.embed_query(asked.text)
-            sentences = [s for hit in sources for s in answer_sentences(hit.text) if len(s.split()) >= 3][:32]
+            sentences = [s for hit in sources for s in sentences_of(hit.text) if len(s.split()) >= 3][:32]
             vectors = await resources.embedder.embed(sentences) if sentences else []
             words = content_words(asked.text)
             weight = sum(idf(w) for w in words) or 1.0

@@ -155,8 +155,7 @@ def rescore(record: Path) -> None:
     python bench/refusal.py --split train --record FILE``: every draft is then kept with its
     sources and its retrieval confidence (a draft the model itself refused stays refused).
     """
-    from core.types import SearchHit
-    from retrieval.citations import check_citations
+    from retrieval.verification import verify
 
     rows = [json.loads(line) for line in record.read_text().splitlines()]
     print(f"{len(rows)} recorded answers from {record}")
@@ -165,11 +164,7 @@ def rescore(record: Path) -> None:
             refused = []
             for row in rows:
                 confidence = float(row["guardrails"]["retrieval_confidence"].split()[0])
-                hits = [
-                    SearchHit(1.0, f"c{i}", "d", CORPUS, text, "s", "t", None)
-                    for i, text in enumerate(row["sources"])
-                ]
-                check = check_citations(row["answer"], hits, min_support=support, question=row["question"])
+                check = verify(row["answer"], row["sources"], min_support=support, question=row["question"])
                 unsupported = not check.supported
                 refused.append(row["refused"] or confidence < threshold or unsupported)
             asked = [Question(row["question"], row["kind"] != "no_answer", row["kind"]) for row in rows]

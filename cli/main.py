@@ -398,15 +398,20 @@ def ask(
                     "cached": answer.cached,
                     "refused": answer.refused,
                     "guardrails": answer.guardrails,
+                    "unsupported_sentences": [
+                        {"sentence": u.sentence, "reason": u.reason} for u in answer.unsupported_sentences
+                    ],
                 }
             events = await service.stream_answer(resources, service.Ask(question, corpus=corpus, k=k))
             async for event in events:
                 if isinstance(event, service.TokenEvent):
                     out.print(event.text, end="", soft_wrap=True, highlight=False, markup=False)
+                elif isinstance(event, service.SentenceRemovedEvent):
+                    # Never printed as an answer: say on stderr what was left out, and why.
+                    note = f"removed a sentence: {event.reason}"
+                    err.print(note, style="dim", markup=False, highlight=False)
                 elif isinstance(event, service.RefusalEvent):
-                    # The draft above failed the citation check: say so rather than leave it standing.
-                    out.print("\n")
-                    out.print("[bold yellow]Withdrawn:[/] the draft above is not supported by its sources.")
+                    # No sentence of the draft was supported: the refusal is the answer.
                     out.print(event.text, highlight=False, markup=False)
                 elif isinstance(event, service.CitationsEvent):
                     out.print()

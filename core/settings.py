@@ -404,10 +404,10 @@ class RetrievalSettings(BaseModel):
         ge=0.0,
         le=1.0,
         description=(
-            "A citation is supported when this share of the citing sentence's content words (those the "
-            "question lacks, when it has any) occur in the cited source. Unsupported citations are "
-            "dropped; an answer with none left is refused. Calibrated with min_confidence on "
-            "single_topic_web's training questions (bench/refusal.py --rescore)."
+            "A sentence of an answer is supported by a source when this share of its content words "
+            "(those the question lacks, when it has any) occur in that source, and every specific in it "
+            "(code, flags, names, numbers...) does too; see answer.unsupported. Calibrated with "
+            "min_confidence on single_topic_web's training questions (bench/refusal.py --rescore)."
         ),
     )
     followups: Literal["llm", "concatenate", "off"] = Field(
@@ -416,6 +416,18 @@ class RetrievalSettings(BaseModel):
             "How a follow-up question in a conversation becomes the search query. llm: the LLM "
             "rewrites it as a standalone question (falling back to concatenate when its reply is "
             "unusable); concatenate: the last user turns are prepended; off: searched as asked."
+        ),
+    )
+
+
+class AnswerSettings(BaseModel):
+    unsupported: Literal["drop", "mark", "keep"] = Field(
+        default="drop",
+        description=(
+            "What happens to a sentence of a drafted answer that no source supports: drop removes it "
+            "(streams send sentence_removed), mark delivers it followed by [unverified], keep delivers "
+            "it as written. Each is listed in unsupported_sentences with its reason; an answer with no "
+            "supported sentence is refused whatever this says."
         ),
     )
 
@@ -594,6 +606,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

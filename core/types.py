@@ -154,6 +154,14 @@ class Citation:
         return cls(n, hit.document_id, hit.title, hit.source, hit.page, hit.text)
 
 
+@dataclass(frozen=True, slots=True)
+class UnsupportedSentence:
+    """A sentence of a drafted answer that no source supports, and why (see retrieval/verification.py)."""
+
+    sentence: str
+    reason: str
+
+
 @dataclass(slots=True)
 class Answer:
     """A generated answer with its citations, the sources it was given, and timings in ms.
@@ -175,5 +183,7 @@ class Answer:
     refused: bool = False
     # Each guardrail's verdict on this answer (see retrieval/guardrails.py).
     guardrails: dict[str, str] = field(default_factory=dict)
-    # Citations the answer made that its sources do not support: dropped from ``citations``.
+    # Sources the draft cited that support none of its delivered sentences: not in ``citations``.
     unsupported_citations: list[Citation] = field(default_factory=list)
+    # Sentences of the draft no source supports: removed, marked or kept by ``answer.unsupported``.
+    unsupported_sentences: list[UnsupportedSentence] = field(default_factory=list)

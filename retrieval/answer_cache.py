@@ -15,10 +15,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from core.types import Answer, Citation, SearchHit
+from core.types import Answer, Citation, SearchHit, UnsupportedSentence
 
-# Bump when the prompt or citation mapping changes, so answers made the old way are not served.
-PROMPT_VERSION = "prompt-2"
+# Bump when the prompt, citation mapping or verification changes, so answers made the old way are not served.
+PROMPT_VERSION = "prompt-3"
 
 
 def normalise_question(question: str) -> str:
@@ -111,6 +111,10 @@ def dump_answer(answer: Answer) -> bytes:
         "usage": answer.usage,
         "refused": answer.refused,
         "unsupported_citations": [dataclasses.asdict(c) for c in answer.unsupported_citations],
+        "unsupported_sentences": [dataclasses.asdict(u) for u in answer.unsupported_sentences],
+        # The verdicts on the answer itself (groundedness, retrieval confidence); a hit adds the
+        # question's own checks, made afresh.
+        "guardrails": answer.guardrails,
     }
     return json.dumps(payload, ensure_ascii=False).encode()
 
@@ -125,6 +129,8 @@ def load_answer(raw: bytes) -> Answer:
         usage=payload.get("usage") or {},
         refused=payload.get("refused", False),
         unsupported_citations=[Citation(**c) for c in payload.get("unsupported_citations") or ()],
+        unsupported_sentences=[UnsupportedSentence(**u) for u in payload.get("unsupported_sentences") or ()],
+        guardrails=payload.get("guardrails") or {},
         cached=True,
         cache_kind="exact",
     )

@@ -6,7 +6,6 @@ Services know nothing of HTTP; the API and the CLI both call these.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,12 +17,13 @@ from core.components.llm import Message
 from core.db.models import CorpusRow
 from core.errors import InvalidInputError, NotFoundError
 from core.resources import Resources
-from core.types import Answer, CacheKind, Citation, SearchFilter, SearchHit
+from core.types import Answer, Citation, SearchFilter, SearchHit
 from retrieval import answer_cache
-from retrieval.citations import CitationCheck, answer_sentences, check_citations
 from retrieval.followup import standalone_question
 from retrieval.guardrails import check_question, neutralise_sources
 from retrieval.prompt import build_messages, fit_sources
+from retrieval.ranking import diversify, merge_hits
+from retrieval.verification import Verdict, Verifier, sentences
 
 # Characters of source text per prompt token is about 4 for English; keep a margin.
 _CHARS_PER_TOKEN = 3
@@ -33,7 +33,17 @@ MAX_K = 50
 
 @dataclass(slots=True)
 class TokenEvent:
+    """Verified text of the answer: whole sentences, with the spacing before them."""
+
     text: str
+
+
+@dataclass(slots=True)
+class SentenceRemovedEvent:
+    """A sentence of the draft no source supports, left out of the answer (never sent as a token)."""
+
+    sentence: str
+    reason: str
 
 
 @dataclass(slots=True)
@@ -43,7 +53,7 @@ class CitationsEvent:
 
 @dataclass(slots=True)
 class RefusalEvent:
-    """The streamed answer is withdrawn: no citation of it was supported by its sources.
+    """The answer is a refusal after all: no sentence of the draft was supported by its sources.
 
     ``text`` replaces what was streamed so far.
     """
@@ -53,17 +63,12 @@ class RefusalEvent:
 
 @dataclass(slots=True)
 class DoneEvent:
-    model: str
-    timings: dict[str, float] = field(default_factory=dict)
-    cached: bool = False
-    usage: dict[str, int] = field(default_factory=dict)
-    cache_kind: CacheKind | None = None
-    cache_similarity: float | None = None
-    refused: bool = False
-    guardrails: dict[str, str] = field(default_factory=dict)
+    """The end of the stream: the whole verified answer, as :func:`answer` returns it."""
+
+    answer: Answer
 
 
-StreamEvent = TokenEvent | CitationsEvent | RefusalEvent | DoneEvent
+StreamEvent = TokenEvent | SentenceRemovedEvent | CitationsEvent | RefusalEvent | DoneEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,66 +268,6 @@ def _tracked(corpus: str | None, allowed: frozenset[str] | None) -> frozenset[st
 
 # Candidates fetched from the store per result asked for (see search()).
 _CANDIDATES_PER_RESULT = 4
-# Two chunks of one document whose word trigrams overlap this much (share of the smaller one's)
-# say the same thing: e.g. a page repeated in a PDF, or a boilerplate block.
-_NEAR_DUPLICATE_OVERLAP = 0.8
-_WORD = re.compile(r"\w+")
-
-
-def merge_hits(rankings: Sequence[Sequence[SearchHit]], k: int) -> list[SearchHit]:
-    """The ``k`` best hits of several collections' rankings, by score; equal scores by chunk ID.
-
-    RRF gives many chunks the same score (the same ranks in both lists), and the store returns
-    tied chunks in no fixed order: breaking ties by ID makes a search's results repeatable.
-    """
-    merged = [hit for ranking in rankings for hit in ranking]
-    return sorted(merged, key=lambda hit: (-hit.score, hit.chunk_id))[:k]
-
-
-def normalised_words(text: str) -> tuple[str, ...]:
-    """The words of ``text``, lower-cased, without punctuation or spacing."""
-    return tuple(_WORD.findall(text.lower()))
-
-
-def _trigrams(words: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
-    return frozenset(words[i : i + 3] for i in range(max(1, len(words) - 2)))
-
-
-def overlap(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> float:
-    """Share of the smaller set's trigrams that the other has too (1.0: one contains the other)."""
-    if not a or not b:
-        return 0.0
-    return len(a & b) / min(len(a), len(b))
-
-
-def diversify(hits: Sequence[SearchHit], *, k: int, max_per_document: int) -> list[SearchHit]:
-    """The first ``k`` of ``hits`` (best first) that repeat nothing already taken.
-
-    A hit is dropped when an earlier one of its corpus has the same normalised text (in any
-    document), when an earlier one of its document overlaps it heavily, or when its document has
-    ``max_per_document`` hits already. A copy in another corpus is kept: corpora are the sources a
-    caller chose to search, and each copy may be a different version of the text.
-    """
-    taken: list[SearchHit] = []
-    texts: set[tuple[str, tuple[str, ...]]] = set()
-    # By corpus and document: corpora are separate collections, each its own documents.
-    shingles: dict[tuple[str, str], list[frozenset[tuple[str, ...]]]] = {}
-    for hit in hits:
-        if len(taken) == k:
-            break
-        words = normalised_words(hit.text)
-        if (hit.corpus, words) in texts:
-            continue
-        earlier = shingles.setdefault((hit.corpus, hit.document_id), [])
-        if len(earlier) >= max_per_document:
-            continue
-        grams = _trigrams(words)
-        if any(overlap(grams, other) >= _NEAR_DUPLICATE_OVERLAP for other in earlier):
-            continue
-        texts.add((hit.corpus, words))
-        earlier.append(grams)
-        taken.append(hit)
-    return taken
 
 
 def max_source_chars(resources: Resources) -> int:
@@ -368,6 +313,8 @@ def _scope(
             # what decides a refusal
             "min_confidence": settings.retrieval.min_confidence,
             "citation_min_support": settings.retrieval.citation_min_support,
+            # what verification does with an unsupported sentence
+            "unsupported": settings.answer.unsupported,
         },
     }
 
@@ -426,8 +373,8 @@ async def _prepare_in_scope(resources: Resources, ask: Ask, k: int, timings: dic
     key = _cache_key(resources, ask, corpora, k) if cacheable else None
     if key is not None and (raw := await resources.cache.get(key)) is not None:
         exact = answer_cache.load_answer(raw)
-        exact.guardrails = check.verdicts
-        return _Prepared([], [], key, exact, guardrails=check.verdicts)
+        exact.guardrails = {**exact.guardrails, **check.verdicts}
+        return _Prepared([], [], key, exact, guardrails=exact.guardrails)
     if not corpora:
         return _Prepared([], [], None, None, guardrails=check.verdicts)
     semantic = None
@@ -436,8 +383,8 @@ async def _prepare_in_scope(resources: Resources, ask: Ask, k: int, timings: dic
         cached, semantic = await _semantic_lookup(resources, ask, corpora, k)
         timings["semantic_cache_ms"] = _ms(start)
         if cached is not None:
-            cached.guardrails = check.verdicts
-            return _Prepared([], [], key, cached, guardrails=check.verdicts)
+            cached.guardrails = {**cached.guardrails, **check.verdicts}
+            return _Prepared([], [], key, cached, guardrails=cached.guardrails)
     query = ask.question
     if ask.history and (how := resources.settings.retrieval.followups) != "off":
         start = time.perf_counter()
@@ -485,12 +432,12 @@ async def retrieval_confidence(
     sentence of a chunk that lacks it (measured on single_topic_web: docs/retrieval.md).
     Sentences of fewer than three words are skipped. Vectors are unit length, so cosine is a dot.
     """
-    sentences = [
-        sentence for hit in sources for sentence in answer_sentences(hit.text) if len(sentence.split()) >= 3
-    ][:_MAX_CONFIDENCE_SENTENCES]
-    if not sentences:
+    texts = [sentence for hit in sources for sentence in sentences(hit.text) if len(sentence.split()) >= 3][
+        :_MAX_CONFIDENCE_SENTENCES
+    ]
+    if not texts:
         return 0.0
-    vectors = await resources.embedder.embed(sentences)
+    vectors = await resources.embedder.embed(texts)
     return max(sum(a * b for a, b in zip(vector, question, strict=True)) for vector in vectors)
 
 
@@ -501,40 +448,15 @@ def _messages(resources: Resources, ask: Ask, sources: list[SearchHit]) -> list[
 
 
 async def answer(resources: Resources, ask: Ask) -> Answer:
-    """A whole cited answer to ``ask``.
+    """A whole cited answer to ``ask``: :func:`stream_answer`'s events, collected.
 
     An exact repeat, or a question close enough to an earlier one, over the same unchanged corpora
     is served from the cache unless ``ask.use_cache`` is off.
     """
-    total = time.perf_counter()
-    timings: dict[str, float] = {}
-    prepared = await _prepare(resources, ask, timings)
-    if prepared.cached is not None:
-        prepared.cached.timings = {**timings, "total_ms": _ms(total)}
-        return prepared.cached
-    if prepared.refusal is not None or not prepared.sources:
-        timings["total_ms"] = _ms(total)
-        return await _refuse_unasked(resources, prepared, timings)
-    start = time.perf_counter()
-    llm = resources.llm
-    completion = await llm.complete(_messages(resources, ask, prepared.sources))
-    timings["generate_ms"] = _ms(start)
-    check = _check(resources, completion.text, prepared)
-    refused = _unsupported(completion.text, check)
-    timings["total_ms"] = _ms(total)
-    result = Answer(
-        answer=UNSUPPORTED_ANSWER if refused else completion.text.strip(),
-        citations=check.supported,
-        sources=prepared.hits,
-        model=completion.model,
-        timings=timings,
-        usage=completion.usage,
-        refused=refused,
-        guardrails=prepared.guardrails,
-        unsupported_citations=check.unsupported,
-    )
-    await _save(resources, prepared, result)
-    return result
+    events = [event async for event in await stream_answer(resources, ask)]
+    done = events[-1]
+    assert isinstance(done, DoneEvent), "a finished answer stream ends with its done event"
+    return done.answer
 
 
 async def _refuse_unasked(resources: Resources, prepared: _Prepared, timings: dict[str, float]) -> Answer:
@@ -566,36 +488,15 @@ UNSUPPORTED_ANSWER = (
     "The documents do not appear to contain an answer to this question: "
     "the answer drafted from them was not supported by the passages it cited."
 )
-# The model saying, as its prompt asks, that the sources lack the answer.
-_MODEL_REFUSAL = re.compile(
-    r"\b(?:sources?|documents?|context|passages?|texts?)\s+(?:provided\s+|given\s+)?(?:do|does)\s+not\s+"
-    r"(?:contain|mention|include|provide|say|state|specify)|\bno (?:information|mention)\b",
-    re.IGNORECASE,
-)
-
-
-def _check(resources: Resources, text: str, prepared: _Prepared) -> CitationCheck:
-    """The answer's citations checked against their sources; the verdict goes in the guardrails."""
-    check = check_citations(
-        text,
-        prepared.sources,
-        min_support=resources.settings.retrieval.citation_min_support,
-        question=prepared.query,
-    )
-    prepared.guardrails["groundedness"] = check.verdict()
-    return check
-
-
-def _unsupported(text: str, check: CitationCheck) -> bool:
-    """True when Lore should refuse the drafted answer: nothing of it is supported, or the model
-    itself said the sources lack the answer."""
-    return not check.supported or _MODEL_REFUSAL.search(text) is not None
 
 
 async def stream_answer(resources: Resources, ask: Ask) -> AsyncIterator[StreamEvent]:
-    """The answer as events: tokens as the LLM makes them, then citations, then done.
+    """The answer as events: verified sentences as the LLM completes them, then citations, then done.
 
-    Input errors raise before the first event, so a caller can still answer with an error status.
+    Every sentence is checked against the sources before it is sent (retrieval/verification.py),
+    so nothing unverified is ever shown; one no source supports is sent as a removal instead (by
+    ``answer.unsupported``). Input errors raise before the first event, so a caller can still
+    answer with an error status.
     """
     total = time.perf_counter()
     timings: dict[str, float] = {}
@@ -607,60 +508,71 @@ async def _stream(
     resources: Resources, ask: Ask, prepared: _Prepared, timings: dict[str, float], total: float
 ) -> AsyncIterator[StreamEvent]:
     if prepared.cached is not None:
-        yield TokenEvent(prepared.cached.answer)
-        yield CitationsEvent(prepared.cached.citations)
-        yield DoneEvent(
-            model=prepared.cached.model,
-            timings={"total_ms": _ms(total)},
-            cached=True,
-            cache_kind=prepared.cached.cache_kind,
-            cache_similarity=prepared.cached.cache_similarity,
-            refused=prepared.cached.refused,
-            guardrails=prepared.guardrails,
-        )
+        cached = prepared.cached
+        cached.timings = {**timings, "total_ms": _ms(total)}
+        yield TokenEvent(cached.answer)
+        yield CitationsEvent(cached.citations)
+        yield DoneEvent(cached)
         return
     if prepared.refusal is not None or not prepared.sources:
         timings["total_ms"] = _ms(total)
         refusal = await _refuse_unasked(resources, prepared, timings)
         yield TokenEvent(refusal.answer)
         yield CitationsEvent([])
-        yield DoneEvent(model="", timings=timings, refused=True, guardrails=prepared.guardrails)
+        yield DoneEvent(refusal)
         return
     llm = resources.llm
+    verifier = Verifier(
+        [hit.text for hit in prepared.sources],
+        question=prepared.query,
+        min_support=resources.settings.retrieval.citation_min_support,
+        policy=resources.settings.answer.unsupported,
+    )
     start = time.perf_counter()
-    parts: list[str] = []
     reported: dict[str, int] = {}
-    async for text in llm.stream(_messages(resources, ask, prepared.sources), usage=reported):
-        if not parts:
-            timings["first_token_ms"] = _ms(total)
-        parts.append(text)
-        yield TokenEvent(text)
+    pieces = llm.stream(_messages(resources, ask, prepared.sources), usage=reported)
+    async for verdict in _verified(pieces, verifier):
+        if verdict.shown is not None:
+            timings.setdefault("first_token_ms", _ms(total))
+            yield TokenEvent(verdict.shown)
+        elif verdict.reason is not None:
+            yield SentenceRemovedEvent(verdict.sentence.text, verdict.reason)
     timings["generate_ms"] = _ms(start)
-    text = "".join(parts)
-    check = _check(resources, text, prepared)
-    refused = _unsupported(text, check)
+    checked = verifier.result()
+    prepared.guardrails["groundedness"] = checked.verdict
+    refused = not checked.supported
     if refused:
         yield RefusalEvent(UNSUPPORTED_ANSWER)
-    yield CitationsEvent(check.supported)
+    sources = prepared.sources
+    citations = [] if refused else [Citation.from_hit(n, sources[n - 1]) for n in checked.cited]
+    yield CitationsEvent(citations)
     timings["total_ms"] = _ms(total)
     # The server's own counts when it sends them (vLLM does); else both backends stream one token
     # per piece, so the count of pieces is the completion's length.
-    usage = reported or {"completion_tokens": len(parts)}
     result = Answer(
-        UNSUPPORTED_ANSWER if refused else text.strip(),
-        check.supported,
+        UNSUPPORTED_ANSWER if refused else checked.text,
+        citations,
         prepared.hits,
         llm.model,
-        dict(timings),
-        usage=usage,
+        timings,
+        usage=reported or {"completion_tokens": verifier.fed},
         refused=refused,
-        unsupported_citations=check.unsupported,
+        guardrails=prepared.guardrails,
+        unsupported_citations=[Citation.from_hit(n, sources[n - 1]) for n in checked.uncited],
+        unsupported_sentences=checked.unsupported,
     )
     # Only a stream that ran to its end is cached: a client that left mid-way never gets here.
     await _save(resources, prepared, result)
-    yield DoneEvent(
-        model=llm.model, timings=timings, usage=usage, refused=refused, guardrails=prepared.guardrails
-    )
+    yield DoneEvent(result)
+
+
+async def _verified(pieces: AsyncIterator[str], verifier: Verifier) -> AsyncIterator[Verdict]:
+    """The verdict on each sentence of the streamed draft as soon as it is complete."""
+    async for text in pieces:
+        for verdict in verifier.feed(text):
+            yield verdict
+    for verdict in verifier.finish():
+        yield verdict
 
 
 async def forget(resources: Resources, ask: Ask) -> None:

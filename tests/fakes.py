@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from core.components.llm import LLM, Completion, Message
@@ -39,7 +40,9 @@ class ScriptedLLM(LLM):
         max_tokens: int | None = None,
         usage: dict[str, int] | None = None,
     ) -> AsyncIterator[str]:
-        yield (await self.complete(messages)).text
+        # Word by word, as a real model streams: sentences end mid-stream.
+        for piece in re.findall(r"\S+\s*|\s+", (await self.complete(messages)).text):
+            yield piece
 
     async def close(self) -> None:
         return None

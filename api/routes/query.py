@@ -98,14 +98,18 @@ async def query(
     responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream"}, **_ERRORS},
     summary="Ask a question; the answer streams as Server-Sent Events",
     description=(
-        "Events: `token` (data: the text piece, JSON string) as the model writes, then `refusal` "
-        "(data: `answer`) only when no citation of the streamed draft was supported by its source: "
-        "the text replaces the draft; then `citations` (data: JSON list of supported citations), "
-        "then `done` (data: model, timings, `cached`: whether the answer came from the cache, "
-        "`cache_kind`: exact or semantic, `cache_similarity`, `refused`, `guardrails`). A failure "
-        "after the stream started ends it with an `error` event (data: code, message, status). "
-        "With a `conversation_id` the exchange is saved after the stream ends, without delaying "
-        "it; a client that disconnects cancels the generation and the partial answer is saved as such."
+        "Events: `token` (data: a JSON string) carries verified text: the model's draft is held "
+        "back up to each sentence's end and checked against the sources first, so nothing "
+        "unverified is sent. `sentence_removed` (data: `sentence`, `reason`) says a sentence no "
+        "source supports was left out (answer.unsupported=drop). `refusal` (data: `answer`) comes "
+        "only when no sentence was supported: its text replaces what was streamed. Then "
+        "`citations` (data: JSON list of the citations of the delivered sentences), then `done` "
+        "(data: `answer`: the verified answer, model, timings, usage, `cached`, `cache_kind`: exact "
+        "or semantic, `cache_similarity`, `refused`, `guardrails`, `unsupported_sentences`). A "
+        "failure after the stream started ends it with an `error` event (data: code, message, "
+        "status). With a `conversation_id` the exchange is saved after the stream ends, without "
+        "delaying it; a client that disconnects cancels the generation and the partial answer is "
+        "saved as such."
     ),
 )
 async def query_stream(

@@ -5,8 +5,10 @@ Protocol (JSON text frames):
 - connect to ``/v1/ws?token=<access token or API key>[&conversation_id=<id>]`` (or send the
   token as ``Authorization: Bearer``); the server answers ``{"type": "conversation", "id"}``.
 - client: ``{"type": "question", "question": str, "corpus"?: str, "k"?: int}`` or ``{"type": "ping"}``.
-- server: ``token`` (``text``), ``citations`` (``citations``), ``done`` (``model``, ``timings``,
-  ``cached``), ``error`` (``code``, ``message``, and ``retry_after_s`` when rate limited),
+- server: ``token`` (``text``: verified sentences), ``sentence_removed`` (``sentence``,
+  ``reason``), ``refusal`` (``answer``), ``citations`` (``citations``), ``done`` (``answer``,
+  ``model``, ``timings``, ``cached``, ``refused``, ``guardrails``, ``unsupported_sentences``...:
+  the SSE ``done``), ``error`` (``code``, ``message``, and ``retry_after_s`` when rate limited),
   ``pong``, and ``ping`` after ``server.websocket_heartbeat_s`` of silence.
 
 Close codes: 1000 normal, 1009 frame too big, 1011 server error, 4401 unauthenticated,

@@ -18,7 +18,7 @@ from core.db import migrate
 from core.db.engine import create_engine, session_factory
 from core.db.models import UserRow
 from core.settings import DatabaseSettings, LLMSettings, Settings
-from core.types import Citation
+from core.types import Answer, Citation
 from retrieval.service import CitationsEvent, DoneEvent, StreamEvent, TokenEvent
 from tests.served import served_corpus
 
@@ -75,7 +75,7 @@ async def test_a_stream_the_client_leaves_is_saved_as_partial(
         yield TokenEvent("The Alpha")
         yield TokenEvent(" widget")
         yield CitationsEvent([Citation(1, "d", "Widgets", "/w.md", None, "text")])
-        yield DoneEvent(model="m")
+        yield DoneEvent(Answer("The Alpha widget", [], [], "m"))
 
     body = QueryRequest(question="What colour?", conversation_id=cid)
     stream = query_routes._encode(

@@ -1,4 +1,4 @@
-"""Grounded answers: citations checked against their sources, and honest refusal.
+"""Grounded answers: each sentence verified against its sources, collected or streamed, and honest refusal.
 
 The LLM is scripted, so each test knows exactly what the model "wrote"; the embedder is the real
 default model, since the confidence threshold is measured on it.
@@ -37,28 +37,76 @@ def _use(resources: Resources, llm: LLM) -> None:
     resources._llm = llm
 
 
-async def test_supported_citations_are_kept_and_unsupported_ones_dropped(corpus: Resources) -> None:
+async def test_an_unsupported_sentence_is_dropped_and_its_citation_with_it(corpus: Resources) -> None:
     reply = "The warranty lasts two years from purchase [1]. It covers dragons on Mars [2]."
     _use(corpus, ScriptedLLM(reply))
     result = await service.answer(corpus, service.Ask(QUESTION, corpus="c", use_cache=False))
     assert not result.refused
+    assert result.answer == "The warranty lasts two years from purchase [1]."
     assert [c.n for c in result.citations] == [1]
-    assert [c.n for c in result.unsupported_citations] == [2]
-    assert result.guardrails["groundedness"] == "1 of 2 citation(s) supported"
+    assert [(u.sentence, u.reason) for u in result.unsupported_sentences] == [
+        ("It covers dragons on Mars [2].", "`Mars` is in no source")
+    ]
+    assert result.guardrails["groundedness"] == "1 of 2 sentence(s) supported, 1 dropped"
 
 
-async def test_an_answer_with_no_supported_citation_is_refused(corpus: Resources) -> None:
-    _use(corpus, ScriptedLLM("The warranty is five centuries and includes free spaceships [1]."))
+async def test_an_answer_with_no_supported_sentence_is_refused(corpus: Resources) -> None:
+    _use(corpus, ScriptedLLM("The warranty is 500 years and includes free spaceships [1]."))
     result = await service.answer(corpus, service.Ask(QUESTION, corpus="c", use_cache=False))
     assert result.refused
     assert result.answer == service.UNSUPPORTED_ANSWER
     assert result.citations == [] and [c.n for c in result.unsupported_citations] == [1]
+    assert result.unsupported_sentences[0].reason == "`500 years` is in no source"
 
 
 async def test_the_model_saying_the_sources_lack_the_answer_is_a_refusal(corpus: Resources) -> None:
     _use(corpus, ScriptedLLM("The sources do not contain the warranty's length for the Alpha widget [1]."))
     result = await service.answer(corpus, service.Ask(QUESTION, corpus="c", use_cache=False))
     assert result.refused
+
+
+async def test_mark_delivers_an_unsupported_sentence_marked_and_keep_as_written(corpus: Resources) -> None:
+    reply = "The warranty lasts two years from purchase [1]. It covers dragons on Mars [1]."
+    _use(corpus, ScriptedLLM(reply))
+    corpus.settings.answer.unsupported = "mark"
+    marked = await service.answer(corpus, service.Ask(QUESTION, corpus="c", use_cache=False))
+    assert marked.answer.endswith("It covers dragons on Mars [unverified].")
+    corpus.settings.answer.unsupported = "keep"
+    kept = await service.answer(corpus, service.Ask(QUESTION, corpus="c", use_cache=False))
+    assert kept.answer == reply and len(kept.unsupported_sentences) == 1
+    assert "1 kept unverified" in kept.guardrails["groundedness"]
+
+
+async def test_a_stream_sends_only_verified_sentences_and_a_removal_for_the_others(corpus: Resources) -> None:
+    reply = "The warranty lasts two years from purchase [1]. It covers dragons on Mars [1]. Returns need a receipt."
+    _use(corpus, ScriptedLLM(reply))
+    events = [e async for e in await service.stream_answer(corpus, service.Ask(QUESTION, corpus="c"))]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["TokenEvent", "SentenceRemovedEvent", "TokenEvent", "CitationsEvent", "DoneEvent"]
+    tokens = [e.text for e in events if isinstance(e, service.TokenEvent)]
+    # each kept sentence cites the source that holds it: the returns passage is a chunk of its own
+    assert tokens[0] == "The warranty lasts two years from purchase [1]."
+    assert tokens[1].startswith(" Returns need a receipt [") and len(tokens) == 2
+    removed = events[1]
+    assert isinstance(removed, service.SentenceRemovedEvent)
+    assert (removed.sentence, removed.reason) == ("It covers dragons on Mars [1].", "`Mars` is in no source")
+    done = events[-1]
+    assert isinstance(done, service.DoneEvent) and done.answer.answer == "".join(tokens)
+    assert "first_token_ms" in done.answer.timings and done.answer.guardrails["groundedness"]
+    # the collected answer is the stream gathered: the repeat is its cached copy, verdicts and all
+    again = await service.answer(corpus, service.Ask(QUESTION, corpus="c"))
+    assert again.cached and again.answer == done.answer.answer
+    assert again.unsupported_sentences == done.answer.unsupported_sentences
+    assert again.guardrails["groundedness"] == "2 of 3 sentence(s) supported, 1 dropped"
+
+
+async def test_a_cache_hit_keeps_its_per_stage_timings(corpus: Resources) -> None:
+    _use(corpus, ScriptedLLM("The warranty lasts two years from purchase [1]."))
+    await service.answer(corpus, service.Ask(QUESTION, corpus="c"))
+    events = [e async for e in await service.stream_answer(corpus, service.Ask(QUESTION, corpus="c"))]
+    done = events[-1]
+    assert isinstance(done, service.DoneEvent) and done.answer.cached
+    assert "total_ms" in done.answer.timings
 
 
 async def test_low_retrieval_confidence_refuses_without_asking_the_llm(corpus: Resources) -> None:
@@ -72,15 +120,15 @@ async def test_low_retrieval_confidence_refuses_without_asking_the_llm(corpus: R
     assert "below 0.99" in result.guardrails["retrieval_confidence"]
 
 
-async def test_a_refused_stream_withdraws_its_draft(corpus: Resources) -> None:
-    _use(corpus, ScriptedLLM("The warranty is five centuries and includes free spaceships [1]."))
+async def test_a_refused_stream_shows_nothing_of_its_draft(corpus: Resources) -> None:
+    _use(corpus, ScriptedLLM("The warranty is 500 years and includes free spaceships [1]."))
     events = [e async for e in await service.stream_answer(corpus, service.Ask(QUESTION, corpus="c"))]
     kinds = [type(e).__name__ for e in events]
-    assert kinds[-3:] == ["RefusalEvent", "CitationsEvent", "DoneEvent"]
+    assert kinds == ["SentenceRemovedEvent", "RefusalEvent", "CitationsEvent", "DoneEvent"]
     refusal, citations, done = events[-3:]
     assert isinstance(refusal, service.RefusalEvent) and refusal.text == service.UNSUPPORTED_ANSWER
     assert isinstance(citations, service.CitationsEvent) and citations.citations == []
-    assert isinstance(done, service.DoneEvent) and done.refused
+    assert isinstance(done, service.DoneEvent) and done.answer.refused
     # the refusal is what the cache keeps, so a repeat is refused too, at once
     again = await service.answer(corpus, service.Ask(QUESTION, corpus="c"))
     assert again.cached and again.refused and again.answer == service.UNSUPPORTED_ANSWER
@@ -97,7 +145,7 @@ async def test_a_low_confidence_refusal_is_cached_until_the_corpus_changes(
     # Streamed or not, the repeat is the cached refusal: no search, no LLM.
     events = [e async for e in await service.stream_answer(corpus, service.Ask(QUESTION, corpus="c"))]
     done = events[-1]
-    assert isinstance(done, service.DoneEvent) and done.cached and done.refused
+    assert isinstance(done, service.DoneEvent) and done.answer.cached and done.answer.refused
     assert llm.calls == 0
 
     # A new document bumps the corpus's version: the refusal is not served again.

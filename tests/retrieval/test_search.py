@@ -9,7 +9,8 @@ from core.resources import open_resources
 from core.settings import Settings
 from core.types import SearchHit
 from ingestion.pipeline import Source, corpus_index, ingest_sources
-from retrieval.service import diversify, search
+from retrieval.ranking import diversify
+from retrieval.service import search
 
 
 def hit(document_id: str, text: str, score: float, corpus: str = "c") -> SearchHit:
