@@ -103,4 +103,5 @@ async def test_a_refused_question_is_answered_without_retrieval_or_generation(
     assert answer.guardrails["topics"] == "refused"
     events = [e async for e in await service.stream_answer(resources, service.Ask("Who won the match?"))]
     done = events[-1]
-    assert isinstance(done, service.DoneEvent) and done.refused and done.guardrails["topics"] == "refused"
+    assert isinstance(done, service.DoneEvent) and done.answer.refused
+    assert done.answer.guardrails["topics"] == "refused"

@@ -91,7 +91,7 @@ async def test_a_paraphrase_gets_the_earlier_answer_marked_semantic(opened: Open
     events = [e async for e in await service.stream_answer(resources, service.Ask(PARAPHRASE))]
     done = events[-1]
     assert isinstance(done, service.DoneEvent)
-    assert done.cached and done.cache_kind == "semantic"
+    assert done.answer.cached and done.answer.cache_kind == "semantic"
     assert _llm(resources).calls == 1
 
 
