@@ -542,6 +542,8 @@ async def _stream(
     prepared.guardrails["groundedness"] = checked.verdict
     refused = not checked.supported
     if refused:
+        # The refusal is the first text the reader sees.
+        timings.setdefault("first_token_ms", _ms(total))
         yield RefusalEvent(UNSUPPORTED_ANSWER)
     sources = prepared.sources
     citations = [] if refused else [Citation.from_hit(n, sources[n - 1]) for n in checked.cited]

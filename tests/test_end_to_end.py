@@ -85,19 +85,20 @@ def test_ask_streams_text_then_citations(ingested: Path) -> None:
     assert done.stdout.index("Sources") > 0
 
 
-def test_a_streamed_draft_its_sources_do_not_support_is_withdrawn(ingested: Path) -> None:
-    # Every word a citing sentence adds to the question must be in its source: SmolLM2's draft fails.
+def test_a_streamed_draft_its_sources_do_not_support_is_never_shown(ingested: Path) -> None:
+    # Every word a sentence adds to the question must be in its source: SmolLM2's draft fails.
     strict = {"LORE_RETRIEVAL__CITATION_MIN_SUPPORT": "1.0"}
     question = "Which HTTP header carries an API key?"
     streamed = lore("ask", question, data_dir=ingested, settings=strict)
     assert streamed.returncode == 0, streamed.stderr
-    assert "Withdrawn:" in streamed.stdout
+    assert "removed a sentence:" in streamed.stderr
     assert "The documents do not appear to contain an answer" in streamed.stdout
     # --json says it is a refusal, and why.
     as_json = lore("ask", question, "--json", data_dir=ingested, settings=strict)
     answer = json.loads(as_json.stdout.strip().splitlines()[-1])
     assert answer["refused"] is True and answer["citations"] == []
     assert answer["guardrails"]["groundedness"].startswith("0 of ")
+    assert answer["unsupported_sentences"] and all(u["reason"] for u in answer["unsupported_sentences"])
 
 
 def test_unknown_corpus_is_a_clear_error(ingested: Path) -> None:

@@ -29,7 +29,8 @@ async def client(
     )
     settings = Settings(data_dir=root / "lore")
     key = await user_key(settings, "reader", role="reader", grants=("handbook",))
-    async with served_corpus(settings, docs, key) as (_, client):
+    async with served_corpus(settings, docs, key) as (app, client):
+        client.app = app  # type: ignore[attr-defined]  # for tests that script the LLM
         yield client
 
 
@@ -85,17 +86,44 @@ async def test_stream_sends_tokens_then_citations_then_done(client: httpx.AsyncC
         raw = "".join([chunk async for chunk in response.aiter_text()])
     events = parse_sse(raw)
     kinds = [kind for kind, _ in events]
-    assert kinds[0] == "token" and kinds.count("token") > 1
     assert kinds[-2:] == ["citations", "done"]
-    assert set(kinds) <= {"token", "refusal", "citations", "done"}, raw
+    assert set(kinds) <= {"token", "sentence_removed", "refusal", "citations", "done"}, raw
     citations, done = events[-2][1], events[-1][1]
     assert isinstance(citations, list) and isinstance(done, dict)
     assert "first_token_ms" in done["timings"]
     if "refusal" in kinds:
-        # the 135M model's draft cited nothing its sources hold: withdrawn, right before citations
+        # no sentence of the 135M model's draft was supported: refused, right before citations
         assert kinds[-3] == "refusal" and citations == [] and done["refused"] is True
     else:
         assert citations and done["refused"] is False
+
+
+async def test_stream_removes_an_unsupported_sentence_and_done_carries_the_verified_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    from tests.fakes import ScriptedLLM
+
+    resources = client.app.state.resources  # type: ignore[attr-defined]
+    original = resources._llm
+    reply = "The Alpha widget is blue [1]. Pass --print-table to weigh it [1]."
+    resources._llm = ScriptedLLM(reply)
+    try:
+        async with client.stream(
+            "POST", "/v1/query/stream", json={"question": "Which colour is the scripted Alpha widget?"}
+        ) as response:
+            raw = "".join([chunk async for chunk in response.aiter_text()])
+    finally:
+        resources._llm = original
+    events = parse_sse(raw)
+    assert [kind for kind, _ in events] == ["token", "sentence_removed", "citations", "done"], raw
+    assert events[0][1] == "The Alpha widget is blue [1]."
+    assert events[1][1] == {
+        "sentence": "Pass --print-table to weigh it [1].",
+        "reason": "`--print-table` is in no source",
+    }
+    done = events[-1][1]
+    assert isinstance(done, dict) and done["answer"] == "The Alpha widget is blue [1]."
+    assert done["unsupported_sentences"] == [events[1][1]] and done["refused"] is False
 
 
 @pytest.mark.parametrize(

@@ -109,3 +109,21 @@ def test_websocket_conversation_belongs_to_its_owner(ws_world: WsWorld) -> None:
     ).json()
     assert [m["role"] for m in saved["messages"]] == ["user", "assistant"]
     assert saved["messages"][1]["status"] == "complete"
+
+
+def test_websocket_strikes_a_sentence_no_source_supports(ws_world: WsWorld) -> None:
+    from tests.fakes import ScriptedLLM
+
+    resources = ws_world.client.app.state.resources  # type: ignore[attr-defined]
+    original = resources._llm
+    resources._llm = ScriptedLLM("The shared widget is red [1]. It weighs 40 grams [1].")
+    try:
+        with ws_world.client.websocket_connect(f"/v1/ws?token={ws_world.keys['alice']}") as ws:
+            ws.receive_json()
+            events = ask(ws, {"question": "What colour is the scripted shared widget?"})
+    finally:
+        resources._llm = original
+    assert [e["type"] for e in events] == ["token", "sentence_removed", "citations", "done"]
+    assert events[0]["text"] == "The shared widget is red [1]."
+    assert events[1]["reason"] == "`40 grams` is in no source"
+    assert events[-1]["answer"] == "The shared widget is red [1]."
