@@ -132,7 +132,8 @@ class JudgeClient:
         return cls(
             base_url=base_url,
             model=spec.model or settings.llm.model,
-            api_key=spec.api_key or settings.llm.api_key,
+            # The server's key goes only to the server's own endpoint, never to a suite's base_url.
+            api_key=spec.api_key if spec.base_url else settings.llm.api_key,
             max_tokens=spec.max_tokens,
             constrained=spec.constrained,
         )

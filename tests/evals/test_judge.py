@@ -181,3 +181,14 @@ async def test_calibration_says_plainly_when_a_small_judge_disagrees() -> None:
     assert "not trustworthy" in calibration["warning"] and "SmolLM2-135M cannot" in calibration["warning"]
     capable = await calibrate(Contrary(), spec, _cases(), model="qwen-72b")  # type: ignore[arg-type]
     assert "SmolLM2" not in capable["warning"]
+
+
+def test_the_servers_llm_key_never_goes_to_a_suites_own_judge_url() -> None:
+    from core.settings import LLMSettings, Settings
+    from evals.judge import JudgeClient
+
+    settings = Settings(llm=LLMSettings(base_url="http://llm.internal/v1", api_key="server-secret"))
+    own = JudgeClient.for_suite(JudgeSpec(base_url="http://127.0.0.1:9/v1"), settings)
+    servers = JudgeClient.for_suite(JudgeSpec(), settings)
+    assert own.client.api_key != "server-secret"
+    assert servers.client.api_key == "server-secret"
