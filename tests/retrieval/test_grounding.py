@@ -78,7 +78,10 @@ async def test_mark_delivers_an_unsupported_sentence_marked_and_keep_as_written(
 
 
 async def test_a_stream_sends_only_verified_sentences_and_a_removal_for_the_others(corpus: Resources) -> None:
-    reply = "The warranty lasts two years from purchase [1]. It covers dragons on Mars [1]. Returns need a receipt."
+    reply = (
+        "The warranty lasts two years from purchase [1]. It covers dragons on Mars [1]. "
+        "Returns need a receipt."
+    )
     _use(corpus, ScriptedLLM(reply))
     events = [e async for e in await service.stream_answer(corpus, service.Ask(QUESTION, corpus="c"))]
     kinds = [type(e).__name__ for e in events]

@@ -119,7 +119,7 @@ def test_a_capital_that_opens_a_sentence_names_nothing() -> None:
 
 
 def test_comparison_folds_case_quotes_dashes_and_number_words() -> None:
-    assert normalise("It’s a “Quoted” – Dash  `code`") == "it's a \"quoted\" - dash code"
+    assert normalise("It’s a “Quoted” – Dash  `code`") == 'it\'s a "quoted" - dash code'
     source = ["Lore’s “default corpus” holds files \u2014 two years of them; see --Corpus."]
     assert verify("It keeps 2 years of files [1].", source, min_support=0.3).supported
     assert verify('It uses the "default corpus" for files [1].', source, min_support=0.3).supported
@@ -161,7 +161,9 @@ def test_a_number_its_source_lacks_fails_although_the_words_match() -> None:
 
 def test_words_the_sources_lack_fail_and_the_question_does_not_count_as_support() -> None:
     question = "What is the rest temperature of the Alpha widget?"
-    result = verify("The Alpha widget rests at cold temperatures [1].", [WARRANTY], question=question, min_support=0.3)
+    result = verify(
+        "The Alpha widget rests at cold temperatures [1].", [WARRANTY], question=question, min_support=0.3
+    )
     assert result.unsupported[0].reason.startswith("its words are in no source")
 
 
@@ -174,14 +176,18 @@ def test_a_specific_in_another_source_than_the_one_with_the_words_is_named() -> 
 def test_citations_are_reattached_to_the_source_that_supports_each_kept_sentence() -> None:
     sources = ["Returns need a receipt.", WARRANTY]
     # cites [1], which lacks it; source 2 holds it: [1] goes, [2] comes
-    result = verify("The warranty lasts two years from purchase [1]. Returns need a receipt.", sources, min_support=0.5)
+    result = verify(
+        "The warranty lasts two years from purchase [1]. Returns need a receipt.", sources, min_support=0.5
+    )
     assert result.text == "The warranty lasts two years from purchase [2]. Returns need a receipt [1]."
     assert result.cited == [2, 1] and result.uncited == []
 
 
 def test_a_citation_to_a_source_that_supports_nothing_kept_is_reported() -> None:
     sources = [WARRANTY, "Returns need a receipt."]
-    result = verify("The warranty lasts two years [1]. Refunds come as gold bars at once [2].", sources, min_support=0.5)
+    result = verify(
+        "The warranty lasts two years [1]. Refunds come as gold bars at once [2].", sources, min_support=0.5
+    )
     assert result.text == "The warranty lasts two years [1]."
     assert result.cited == [1] and result.uncited == [2]
 
@@ -208,7 +214,10 @@ def test_a_code_block_is_kept_only_when_each_of_its_lines_is_in_a_source() -> No
 
 
 def test_a_dropped_list_item_leaves_the_others_on_their_lines() -> None:
-    draft = "- Lore reads each file [1].\n- It also prints a table with --print-table [1].\n- Folders are read recursively [1]."
+    draft = (
+        "- Lore reads each file [1].\n- It also prints a table with --print-table [1].\n"
+        "- Folders are read recursively [1]."
+    )
     result = verify(draft, [HANDBOOK], min_support=0.3)
     assert result.text == "- Lore reads each file [1].\n- Folders are read recursively [1]."
 
@@ -229,7 +238,9 @@ def test_a_dropped_list_item_leaves_the_others_on_their_lines() -> None:
         ),
     ],
 )
-def test_the_policy_drops_marks_or_keeps_an_unsupported_sentence(policy: str, text: str, verdict: str) -> None:
+def test_the_policy_drops_marks_or_keeps_an_unsupported_sentence(
+    policy: str, text: str, verdict: str
+) -> None:
     draft = "The warranty lasts two years [1]. It covers dragons on Mars [1]."
     result = verify(draft, [WARRANTY], min_support=0.5, policy=policy)  # type: ignore[arg-type]
     assert result.text == text and result.verdict == verdict
