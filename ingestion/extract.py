@@ -3,7 +3,9 @@
 Pure functions over bytes; the pipeline reads files and runs these in a worker thread. Each format
 lives in ``ingestion.formats``; this module picks one by suffix and applies the checks all share.
 Every failure is about one document: ``UnsupportedFormatError`` for a type Lore does not read,
-``ExtractionError`` for an empty, oversized, encrypted or corrupt file.
+``ExtractionError`` for an empty, oversized, encrypted, corrupt or (under a text suffix) binary file.
+Whatever the format, the text handed on is cleaned here (control characters, lone surrogates and
+non-characters removed from title, headings and blocks), so no extractor can let them through.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import PurePath
 from core.errors import ExtractionError, UnsupportedFormatError
 from core.settings import IngestionSettings
 from ingestion.formats.delimited import extract_csv
-from ingestion.formats.document import Block, ExtractedDocument, decode
+from ingestion.formats.document import Block, ExtractedDocument, clean_document, decode, refuse_binary
 from ingestion.formats.html import extract_html
 from ingestion.formats.office import OFFICE_KINDS, extract_office
 from ingestion.formats.pdf import extract_pdf
@@ -65,6 +67,9 @@ def extract(name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Ex
     if kind == "pdf":
         doc = extract_pdf(data, stem)
     elif kind in OFFICE_KINDS:
+        if kind == "email":
+            # An email is text too: random bytes named .eml must not reach the parser as one.
+            refuse_binary(data)
         doc = extract_office(kind, data, stem, max_bytes=max_bytes)
     elif kind == "csv":
         doc = extract_csv(decode(data), stem)
@@ -74,6 +79,7 @@ def extract(name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Ex
         doc = extract_markdown(decode(data), stem)
     else:
         doc = extract_text(decode(data), stem)
+    doc = clean_document(doc, stem)
     if not any(b.text.strip() for b in doc.blocks):
         reason = "a scanned PDF needs OCR, which Lore does not do yet" if kind == "pdf" else "it has no text"
         raise ExtractionError(f"no text could be extracted ({reason})")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import ids
@@ -480,7 +481,6 @@ class _JobRun:
         for work in batch:
             if work.status is None:
                 await _finish_one(self.resources, work, self.index)
-                work.status = "changed" if work.existed else "new"
             cancelled = await self._record(work) or cancelled
         return cancelled
 
@@ -736,22 +736,52 @@ async def _prepare_one(resources: Resources, src: Source, index: CorpusIndex) ->
 
 
 async def _finish_one(resources: Resources, work: _Work, index: CorpusIndex) -> None:
-    """After its new chunks are written: drop the document's stale chunks, then record it."""
+    """After its new chunks are written: drop the document's stale chunks, then record it.
+
+    Sets ``work.status``: "new" or "changed", or "failed" when the database refuses the document;
+    its points are then deleted, so none is left that no recorded document accounts for.
+    """
     # Stale chunks go only after the new ones are safely written.
     await resources.store.delete_document(
         index.collection, work.doc_id, keep_chunk_ids={c.id for c in work.chunks}
     )
-    async with resources.sessions() as session:
-        row = await session.get(DocumentRow, work.doc_id)
-        if row is None:
-            row = DocumentRow(id=work.doc_id, corpus_id=index.corpus.id, source=work.src.source)
-            session.add(row)
-        row.title, row.content_hash, row.index_signature = work.title, work.digest, index.signature
-        row.chunk_count, row.pages = len(work.chunks), work.pages
-        await session.flush()
-        # The extracted text, so a re-index can re-chunk without the source.
-        await session.merge(DocumentBlocksRow(document_id=work.doc_id, data=work.blocks))
-        await session.commit()
+    try:
+        async with resources.sessions() as session:
+            row = await session.get(DocumentRow, work.doc_id)
+            if row is None:
+                row = DocumentRow(id=work.doc_id, corpus_id=index.corpus.id, source=work.src.source)
+                session.add(row)
+            row.title, row.content_hash, row.index_signature = work.title, work.digest, index.signature
+            row.chunk_count, row.pages = len(work.chunks), work.pages
+            await session.flush()
+            # The extracted text, so a re-index can re-chunk without the source.
+            await session.merge(DocumentBlocksRow(document_id=work.doc_id, data=work.blocks))
+            await session.commit()
+    except Exception as exc:
+        # Unrecorded, the points could be neither found nor deleted through Lore. A changed
+        # document keeps its old row, whose content hash no longer matches: the next run redoes it.
+        await resources.store.delete_document(index.collection, work.doc_id)
+        if _is_outage(exc):
+            raise BackendError(f"the database is unavailable: {_first_line(exc)}") from exc
+        work.status, work.error = "failed", f"the database refused the document: {_first_line(exc)}"
+        work.chunks = []
+        return
+    work.status = "changed" if work.existed else "new"
+
+
+def _is_outage(exc: Exception) -> bool:
+    """Whether a database error is the database's (down, unreachable) rather than one document's."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated
+    return isinstance(exc, OSError | TimeoutError | BackendError)
+
+
+def _first_line(exc: Exception) -> str:
+    # SQLAlchemy appends the statement and its parameters (the document's text) below the reason.
+    reason = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
+    return reason.strip().split("\n", 1)[0] or type(exc).__name__
 
 
 def _prepare_chunks(

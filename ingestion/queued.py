@@ -246,7 +246,6 @@ async def _ingest(
     for work in works:
         if work.status is None:
             await _finish_one(resources, work, index)
-            work.status = "changed" if work.existed else "new"
         written = len(work.chunks) if work.status in ("new", "changed") else 0
         async with resources.sessions() as session:
             done = await session.execute(
