@@ -108,6 +108,7 @@ class Source:
     # Why its fetcher could not get it (a crawl's refused or failed URL): it fails with this reason,
     # so the job records it as it records any document that failed.
     error: str | None = None
+
     @classmethod
     def from_path(cls, path: Path) -> Source:
         resolved = path.resolve()
