@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
-from core.ids import chunk_id, document_id
 from core.indexing import collection_name
 from core.settings import Settings
-from core.types import Chunk, ChunkPoint, SearchFilter
+from core.types import ChunkPoint, SearchFilter
 from retrieval.corpus_terms import (
     distinctive_terms,
     english_zipf,
@@ -20,8 +19,8 @@ from retrieval.corpus_terms import (
     question_words,
     unmentioned,
 )
+from tests.core.components.test_vectorstore import DIM, make_points
 
-DIM = 4
 encoder = Bm25Encoder()
 
 
@@ -80,26 +79,7 @@ def test_refusal_names_the_terms() -> None:
 
 
 def points(corpus: str, source: str, texts: list[str]) -> list[ChunkPoint]:
-    rng = random.Random(0)
-    doc = document_id(corpus, source)
-    return [
-        ChunkPoint(
-            chunk=Chunk(
-                id=chunk_id(doc, text, n, "test"),
-                document_id=doc,
-                corpus=corpus,
-                ordinal=n,
-                text=text,
-                source=source,
-                title=source,
-                page=None,
-                headings=(),
-            ),
-            dense=[rng.uniform(-1, 1) for _ in range(DIM)],
-            sparse=vector,
-        )
-        for n, (text, vector) in enumerate(zip(texts, encoder.embed_documents(texts), strict=True))
-    ]
+    return make_points(random.Random(0), corpus=corpus, source=source, texts=texts)
 
 
 @pytest.fixture(params=["edge", "local"])
