@@ -1,17 +1,25 @@
-"""One JSON error shape for every error: ``{"error": {"code": ..., "message": ...}}``."""
+"""One JSON error shape for every error: ``{"error": {"code": ..., "message": ...}}``.
+
+A 5xx's message never names an internal host: addresses (URLs, ``host:port``) are replaced by
+``<internal>`` in what the client reads, and the whole message goes to the server log. A database
+that does not answer (restarting, unreachable) is a 503 with ``Retry-After``, never a 500.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.ops.request_id import current_request_id
 from core import errors
+from core.db.engine import DATABASE_RETRY_AFTER_S, is_database_unavailable
 
 log = logging.getLogger("lore.api")
 
@@ -29,6 +37,22 @@ STATUS_BY_ERROR: list[tuple[type[errors.LoreError], int]] = [
     (errors.BackendError, 503),
     (errors.LoreError, 500),
 ]
+
+
+# Addresses a backend's error may carry: URLs, host:port (names, IPv4, [IPv6]), ('host', port)
+# tuples from socket errors, and bare IPv4 addresses.
+_ADDRESS = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.-]*://\S+"
+    r"|(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*"
+    r"|\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}\b"
+    r"|\(\s*'[^']*'\s*,\s*\d+[^)]*\)"
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}\b"
+)
+
+
+def scrub_addresses(message: str) -> str:
+    """``message`` with every internal address in it replaced by ``<internal>``."""
+    return _ADDRESS.sub("<internal>", message)
 
 
 def error_response(
@@ -51,7 +75,7 @@ def error_headers(exc: errors.LoreError) -> dict[str, str] | None:
             "RateLimit-Remaining": str(exc.remaining),
             "RateLimit-Reset": retry,
         }
-    if isinstance(exc, errors.OverloadedError):
+    if isinstance(exc, errors.OverloadedError | errors.UnavailableError):
         return {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     return None
 
@@ -66,9 +90,24 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.LoreError)
     async def _lore(_: Request, exc: errors.LoreError) -> JSONResponse:
         status = status_for(exc)
+        message = exc.message
         if status >= 500:
-            log.error("request failed: %s", exc.message)
-        return error_response(status, exc.code, exc.message, error_headers(exc))
+            log.error("request failed: %s", message)
+            message = scrub_addresses(message)
+        return error_response(status, exc.code, message, error_headers(exc))
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        # OSError too: asyncpg raises a refused connection as it is, unwrapped by SQLAlchemy.
+        if not is_database_unavailable(exc):
+            raise exc  # a crash: the server error handler below answers 500
+        what = "the database" if isinstance(exc, DBAPIError) else "a service Lore needs"
+        log.error("request failed: %s does not answer: %s", what, (str(exc).splitlines() or [repr(exc)])[0])
+        unavailable = errors.UnavailableError(
+            f"{what} does not answer right now; retry shortly", retry_after_s=DATABASE_RETRY_AFTER_S
+        )
+        return error_response(503, unavailable.code, unavailable.message, error_headers(unavailable))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -453,6 +453,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.ops.readiness import Readiness
 
     settings = get_settings()
     if workers > 1 and settings.vector_store.url is None:
@@ -467,9 +468,20 @@ def serve(
         _run(_upgrade(settings))
     first_key = _run(_bootstrap_admin(settings)) if settings.environment == "development" else None
 
-    def ready() -> None:
+    def ready(readiness: Readiness) -> None:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         base = f"{shown}:{port}"
+        if readiness.status != "ready":
+            # What /ready says: degraded still answers (without the cache, queue or shared limits).
+            what = ", ".join(f"{name} {readiness.checks[name]}" for name in readiness.failed)
+            err.print(
+                f"Lore is {readiness.status} on http://{base}: {what} (GET /ready; the log above says "
+                "why; docs/operations.md says what Lore does without each)",
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
+            )
+            return
         if first_key is None:
             err.print(
                 "To get an API key: [bold]export LORE_KEY=$(lore keys create --user admin | tail -1)[/] "
@@ -490,6 +502,10 @@ def serve(
     from api.ops.logs import configure_logging
 
     configure_logging()
+    # X-Forwarded-For names the client only when a trusted proxy sent it: the login limit is per
+    # client address, and uvicorn would otherwise believe the header from 127.0.0.1.
+    trusted = settings.server.trusted_proxies
+    proxies: dict[str, Any] = {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
     if workers > 1:
         # Each worker process builds its own app (and resources) from the same environment.
         uvicorn.run(
@@ -500,6 +516,7 @@ def serve(
             port=port,
             log_config=None,
             access_log=False,
+            **proxies,
         )
         return
     uvicorn.run(
@@ -508,6 +525,7 @@ def serve(
         port=port,
         log_config=None,
         access_log=False,
+        **proxies,
     )
 
 

@@ -14,6 +14,8 @@
     ├── ExtractionError            422 extraction_failed  (one document failed; never the job)
     ├── ConfigurationError         500 configuration_error
     └── BackendError               503 backend_unavailable (a store, database or LLM failed)
+        ├── UnavailableError       503 backend_unavailable (down for now: database restarting,
+        │                              Redis gone; carries retry_after_s)
         ├── StoreLockedError       503 store_locked (embedded store held by another process)
         └── OverloadedError        503 overloaded (a bounded queue is full; carries retry_after_s)
 """
@@ -79,6 +81,14 @@ class ConfigurationError(LoreError):
 
 class BackendError(LoreError):
     code = "backend_unavailable"
+
+
+class UnavailableError(BackendError):
+    """A dependency that should come back by itself is down; the client may retry after a while."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class StoreLockedError(BackendError):

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from core.components.cache import Cache, open_cache
+from core.components.cache import Cache, cache_outage, open_cache
 from core.components.embedding import Embedder, canonical_model_name
 from core.components.llm import LLM, open_llm
+from core.components.outage import ErrorHook
 from core.components.queue import JobQueue
 from core.components.semantic_cache import SemanticIndex, open_semantic_index
 from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
@@ -71,7 +72,11 @@ class Resources:
 
 @asynccontextmanager
 async def open_resources(
-    settings: Settings, *, with_llm: bool = True, migrate_sqlite: bool = False
+    settings: Settings,
+    *,
+    with_llm: bool = True,
+    migrate_sqlite: bool = False,
+    on_cache_error: ErrorHook | None = None,
 ) -> AsyncIterator[Resources]:
     """Open database, embedder, sparse encoder, vector store, cache, job queue and (optionally) the LLM.
 
@@ -80,6 +85,7 @@ async def open_resources(
 
     ``migrate_sqlite`` applies pending migrations to an embedded SQLite database (the CLI does
     this for the single-user default); other databases must be migrated with ``lore db upgrade``.
+    A Redis cache that fails is no cache; each failed call goes to ``on_cache_error`` (a metric).
     """
     async with AsyncExitStack() as stack:
         engine = await open_engine(settings, migrate_sqlite=migrate_sqlite)
@@ -89,9 +95,11 @@ async def open_resources(
         store = await open_vector_store(settings)
         stack.push_async_callback(store.close)
 
-        cache = open_cache(settings.cache)
+        # One Redis behind both: one outage, logged once.
+        outage = cache_outage(settings.cache, on_error=on_cache_error)
+        cache = open_cache(settings.cache, outage=outage)
         stack.push_async_callback(cache.close)
-        semantic = open_semantic_index(settings.cache)
+        semantic = open_semantic_index(settings.cache, outage=outage)
         if semantic is not None:
             stack.push_async_callback(semantic.close)
 

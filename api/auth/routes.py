@@ -23,7 +23,7 @@ from api.auth.schemas import (
 )
 from api.auth.tokens import token_codec
 from api.dependencies import ResourcesDep
-from api.ops.ratelimit import AdminRateLimit, LoginRateLimit
+from api.ops.ratelimit import AdminRateLimit, LoginRateLimit, PasswordLoginRateLimit
 from api.schemas import ErrorResponse
 from core.errors import InvalidInputError
 from core.settings import Settings
@@ -51,7 +51,7 @@ def _no_store(response: Response) -> None:
 
 @router.post(
     "/auth/token",
-    dependencies=[LoginRateLimit],
+    dependencies=[PasswordLoginRateLimit],
     response_model=TokenResponse,
     responses=_UNAUTHENTICATED,
     tags=["auth"],

@@ -25,8 +25,8 @@ def install_ops(app: FastAPI, settings: Settings) -> None:
     Call it before the app serves, and enter :func:`closing_ops` in the app's lifespan.
     """
     app.state.settings = settings
-    app.state.rate_limiter = open_rate_limiter(settings)
     app.state.metrics = metrics = Metrics()
+    app.state.rate_limiter = open_rate_limiter(settings, on_error=metrics.count_rate_limit_error)
     # The last added runs first: request ID, then access log and metrics, then CORS (so 413s and
     # 429s carry CORS headers and browsers can read them), then the body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.server.max_body_bytes)

@@ -59,6 +59,17 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self._cache_errors = Counter(
+            "lore_cache_errors",
+            "Failed answer-cache calls to Redis, by operation (the request went on without the cache).",
+            ["op"],
+            registry=self.registry,
+        )
+        self._rate_limit_errors = Counter(
+            "lore_rate_limit_backend_errors",
+            "Rate-limit hits Redis failed to answer (rate_limit.on_backend_error decided them).",
+            registry=self.registry,
+        )
         self._moderation = Counter(
             "lore_moderation_verdicts",
             "Sampled answers rated by output moderation, by verdict: passed, flagged or not measured.",
@@ -88,6 +99,14 @@ class Metrics:
         self._cache.labels(result="hit" if hit else "miss").inc()
         if hit:
             self._cache_hits.labels(kind=kind or "exact").inc()
+
+    def count_cache_error(self, op: str) -> None:
+        """Count one failed cache call: get, set, delete, semantic_nearest or semantic_add."""
+        self._cache_errors.labels(op=op).inc()
+
+    def count_rate_limit_error(self, _op: str = "hit") -> None:
+        """Count one rate-limit hit the backend failed to answer."""
+        self._rate_limit_errors.inc()
 
     def count_moderation(self, verdict: str) -> None:
         """Count one moderation verdict."""

@@ -4,15 +4,22 @@ Each caller (``Principal.rate_key``) has one bucket per class, sized by ``settin
 Routes add ``dependencies=[QueryRateLimit]`` (or ``IngestRateLimit``, ``AdminRateLimit``); allowed
 responses carry ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds until
 the bucket is full), refused ones are 429 with ``Retry-After`` (see ``api/errors.py``).
+
+Credential routes have no caller yet: a refresh spends from the client address's bucket, a password
+login from the address's and the username's, so neither many usernames from one address nor one
+username from many addresses gets more guesses. While the limiter's Redis fails, hits do what
+``rate_limit.on_backend_error`` (``login_on_backend_error`` for these) says.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, Response
+from fastapi.security import OAuth2PasswordRequestForm
 from starlette.requests import HTTPConnection
 
 from api.auth.dependencies import CurrentPrincipal
@@ -26,7 +33,7 @@ from api.dependencies import (
     get_rate_limiter,
 )
 from api.ops.metrics import Metrics
-from core.components.ratelimit import Decision, RateLimiter
+from core.components.ratelimit import Decision, OnBackendError, RateLimiter
 from core.errors import RateLimitedError
 from core.settings import RateLimitSettings
 
@@ -65,7 +72,12 @@ async def _spend(
     rate_key: str,
 ) -> Decision:
     capacity, refill_per_s = _policy(limits, limit_class)
-    decision = await limiter.hit(f"{limit_class}:{rate_key}", capacity=capacity, refill_per_s=refill_per_s)
+    on_error: OnBackendError = (
+        limits.login_on_backend_error if limit_class == "login" else limits.on_backend_error
+    )
+    decision = await limiter.hit(
+        f"{limit_class}:{rate_key}", capacity=capacity, refill_per_s=refill_per_s, on_backend_error=on_error
+    )
     if not decision.allowed:
         metrics.count_rate_limited(limit_class)
         raise RateLimitedError(
@@ -117,6 +129,12 @@ async def check_websocket_message(connection: HTTPConnection, principal: Princip
     )
 
 
+def _client_address(connection: HTTPConnection) -> str:
+    # The peer, or what a trusted proxy's X-Forwarded-For says (server.trusted_proxies, under
+    # `lore serve`); a header from anyone else never reaches here.
+    return connection.client.host if connection.client else "unknown"
+
+
 async def _login_limit(
     connection: HTTPConnection,
     limiter: RateLimiterDep,
@@ -124,14 +142,39 @@ async def _login_limit(
     settings: SettingsDep,
     response: Response,
 ) -> None:
-    """Credential endpoints have no caller yet: their bucket is the client address, against guessing."""
+    """Spend one token of the client address's login bucket, or raise 429."""
     if not settings.rate_limit.enabled:
         return
-    address = connection.client.host if connection.client else "unknown"
     decision = await _spend(
-        limiter, settings.rate_limit, metrics, limit_class="login", rate_key=f"ip:{address}"
+        limiter,
+        settings.rate_limit,
+        metrics,
+        limit_class="login",
+        rate_key=f"ip:{_client_address(connection)}",
     )
     response.headers.update(rate_limit_headers(decision))
 
 
+async def _password_login_limit(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    connection: HTTPConnection,
+    limiter: RateLimiterDep,
+    metrics: MetricsDep,
+    settings: SettingsDep,
+    response: Response,
+) -> None:
+    """Spend one token of the client address's login bucket and one of the username's, or raise 429."""
+    if not settings.rate_limit.enabled:
+        return
+    limits = settings.rate_limit
+    by_address = await _spend(
+        limiter, limits, metrics, limit_class="login", rate_key=f"ip:{_client_address(connection)}"
+    )
+    # Hashed: the key's length and characters are then Lore's, whatever a caller types.
+    user = hashlib.sha256(form.username.encode()).hexdigest()[:32]
+    by_user = await _spend(limiter, limits, metrics, limit_class="login", rate_key=f"user:{user}")
+    response.headers.update(rate_limit_headers(min(by_address, by_user, key=lambda d: d.remaining)))
+
+
 LoginRateLimit = Depends(_login_limit)
+PasswordLoginRateLimit = Depends(_password_login_limit)

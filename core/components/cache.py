@@ -1,7 +1,9 @@
 """Key-value cache adapter: Redis, or a bounded LRU in process.
 
 Both backends store bytes under string keys, namespaced by a prefix so several apps can share one
-Redis, with an optional time to live per entry.
+Redis, with an optional time to live per entry. :func:`open_cache` wraps Redis in
+:class:`FailSoftCache`: a cache that does not answer is no cache (misses, writes dropped), never
+a failed request, and it is used again as soon as it answers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.components.outage import ErrorHook, Outage
 from core.errors import BackendError, ConfigurationError
 from core.settings import CacheSettings
 
@@ -51,6 +54,10 @@ class Cache(ABC):
     @abstractmethod
     async def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is not an error."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise :class:`BackendError` unless the backend answers."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -102,6 +109,9 @@ class InProcessCache(Cache):
     async def delete(self, key: str) -> None:
         self._entries.pop(self.prefix + key, None)
 
+    async def ping(self) -> None:
+        return None
+
     async def close(self) -> None:
         self._entries.clear()
 
@@ -151,8 +161,64 @@ class RedisCache(Cache):
         except RedisError as exc:
             raise self._error("DEL", exc) from exc
 
+    async def ping(self) -> None:
+        try:
+            await self._client.ping()
+        except RedisError as exc:
+            raise self._error("PING", exc) from exc
+
     async def close(self) -> None:
         await self._client.aclose()
+
+
+class FailSoftCache(Cache):
+    """``inner`` where a failure is a miss (or a dropped write), reported to ``outage``.
+
+    While ``outage`` says to wait after a failure, calls skip ``inner`` altogether.
+    """
+
+    def __init__(self, inner: Cache, outage: Outage) -> None:
+        super().__init__(prefix=inner.prefix, default_ttl_s=inner.default_ttl_s)
+        self.inner = inner
+        self.outage = outage
+
+    async def get(self, key: str) -> bytes | None:
+        if not self.outage.should_try():
+            return None
+        try:
+            value = await self.inner.get(key)
+        except BackendError as exc:
+            self.outage.failed("get", exc)
+            return None
+        self.outage.succeeded()
+        return value
+
+    async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
+        if not self.outage.should_try():
+            return
+        try:
+            await self.inner.set(key, value, ttl_s=ttl_s)
+        except BackendError as exc:
+            self.outage.failed("set", exc)
+            return
+        self.outage.succeeded()
+
+    async def delete(self, key: str) -> None:
+        # A delete evicts a bad answer: skipping it while the backend is down loses nothing it holds.
+        if not self.outage.should_try():
+            return
+        try:
+            await self.inner.delete(key)
+        except BackendError as exc:
+            self.outage.failed("delete", exc)
+            return
+        self.outage.succeeded()
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 def redis_location(url: str) -> str:
@@ -168,8 +234,18 @@ def redis_location(url: str) -> str:
     return f"{host}:{port}" if port is not None else host
 
 
-def open_cache(settings: CacheSettings, *, prefix: str = DEFAULT_PREFIX) -> Cache:
-    """The cache backend the settings choose: Redis when a URL is set, else in process."""
+def cache_outage(settings: CacheSettings, *, on_error: ErrorHook | None = None) -> Outage:
+    """The outage tracker of the cache's Redis (shared by the answer cache and the semantic index)."""
+    where = redis_location(settings.redis_url) if settings.redis_url else "in process"
+    return Outage(f"the answer cache's Redis at {where}", retry_s=settings.outage_retry_s, on_error=on_error)
+
+
+def open_cache(
+    settings: CacheSettings, *, prefix: str = DEFAULT_PREFIX, outage: Outage | None = None
+) -> Cache:
+    """The cache backend the settings choose: Redis (failing soft, into ``outage``) when a URL is set,
+    else in process."""
     if settings.redis_url:
-        return RedisCache(settings.redis_url, prefix=prefix, default_ttl_s=settings.default_ttl_s)
+        redis = RedisCache(settings.redis_url, prefix=prefix, default_ttl_s=settings.default_ttl_s)
+        return FailSoftCache(redis, outage or cache_outage(settings))
     return InProcessCache(settings.max_entries, prefix=prefix, default_ttl_s=settings.default_ttl_s)

@@ -53,6 +53,10 @@ class JobQueue:
                 INGEST_TASK, job_id, _job_id=f"{job_id}:{attempt}{copy}", _queue_name=self.settings.name
             )
 
+    async def ping(self) -> None:
+        """Raise unless the queue's Redis answers."""
+        await self._pool.ping()
+
     async def close(self) -> None:
         await self._pool.aclose()
 

@@ -4,6 +4,10 @@ A bucket holds up to ``capacity`` tokens and gains ``refill_per_s`` tokens a sec
 ``cost`` tokens when the bucket has them and is refused, spending nothing, when it has not. A
 bucket nobody hits refills to full, and a full bucket is the same as no bucket, so both backends
 forget it then: Redis by the key's expiry, the in-process backend by dropping it.
+
+:func:`open_rate_limiter` wraps Redis in :class:`FallbackRateLimiter`: while Redis fails, each hit
+says what to do instead (``on_backend_error``): ``local`` buckets in this process, ``open`` (allow)
+or ``closed`` (:class:`~core.errors.UnavailableError`).
 """
 
 from __future__ import annotations
@@ -13,15 +17,20 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.components.cache import redis_location
-from core.errors import BackendError, ConfigurationError
+from core.components.outage import ErrorHook, Outage
+from core.errors import BackendError, ConfigurationError, UnavailableError
 from core.settings import Settings
 
 DEFAULT_PREFIX = "lore:rl:"
+
+# What a hit does while the shared backend fails (see FallbackRateLimiter).
+OnBackendError = Literal["local", "open", "closed"]
 
 # One round trip, run atomically by Redis. The clock is the server's TIME, so every app process
 # refills buckets by the same clock. Numbers go back as strings: Redis truncates Lua numbers to
@@ -73,8 +82,19 @@ class RateLimiter(ABC):
         self.prefix = prefix
 
     @abstractmethod
-    async def hit(self, key: str, *, capacity: int, refill_per_s: float, cost: float = 1.0) -> Decision:
-        """Spend ``cost`` tokens from ``key``'s bucket if it holds them."""
+    async def hit(
+        self,
+        key: str,
+        *,
+        capacity: int,
+        refill_per_s: float,
+        cost: float = 1.0,
+        on_backend_error: OnBackendError = "closed",
+    ) -> Decision:
+        """Spend ``cost`` tokens from ``key``'s bucket if it holds them.
+
+        ``on_backend_error`` matters only to a limiter with a fallback (:class:`FallbackRateLimiter`).
+        """
 
     @abstractmethod
     async def ping(self) -> None:
@@ -134,7 +154,15 @@ class InProcessRateLimiter(RateLimiter):
     def __len__(self) -> int:
         return len(self._buckets)
 
-    async def hit(self, key: str, *, capacity: int, refill_per_s: float, cost: float = 1.0) -> Decision:
+    async def hit(
+        self,
+        key: str,
+        *,
+        capacity: int,
+        refill_per_s: float,
+        cost: float = 1.0,
+        on_backend_error: OnBackendError = "closed",
+    ) -> Decision:
         _check_policy(capacity, refill_per_s, cost)
         now = self._clock()
         bucket = self._buckets.pop(self.prefix + key, None)
@@ -181,7 +209,15 @@ class RedisRateLimiter(RateLimiter):
         # EVALSHA, and on NOSCRIPT (a restarted or flushed server) SCRIPT LOAD and EVALSHA again.
         self._script = self._client.register_script(TOKEN_BUCKET_LUA)
 
-    async def hit(self, key: str, *, capacity: int, refill_per_s: float, cost: float = 1.0) -> Decision:
+    async def hit(
+        self,
+        key: str,
+        *,
+        capacity: int,
+        refill_per_s: float,
+        cost: float = 1.0,
+        on_backend_error: OnBackendError = "closed",
+    ) -> Decision:
         _check_policy(capacity, refill_per_s, cost)
         try:
             allowed, tokens = await self._script(
@@ -207,8 +243,76 @@ class RedisRateLimiter(RateLimiter):
         await self._client.aclose()
 
 
-def open_rate_limiter(settings: Settings, *, prefix: str = DEFAULT_PREFIX) -> RateLimiter:
-    """The limiter the settings choose: Redis when ``cache.redis_url`` is set, else in process."""
-    if settings.cache.redis_url:
-        return RedisRateLimiter(settings.cache.redis_url, prefix=prefix)
+class FallbackRateLimiter(RateLimiter):
+    """``primary`` (Redis), and while it fails, what each hit's ``on_backend_error`` says.
+
+    ``local``: buckets in this process (each process limits on its own, so a caller spread over N
+    processes gets N times the limit); ``open``: allowed; ``closed``: :class:`UnavailableError`.
+    Failures go to ``outage``, which also says when to try ``primary`` again.
+    """
+
+    def __init__(self, primary: RateLimiter, outage: Outage) -> None:
+        super().__init__(prefix=primary.prefix)
+        self.primary = primary
+        self.outage = outage
+        self.local = InProcessRateLimiter(prefix=primary.prefix)
+
+    async def hit(
+        self,
+        key: str,
+        *,
+        capacity: int,
+        refill_per_s: float,
+        cost: float = 1.0,
+        on_backend_error: OnBackendError = "closed",
+    ) -> Decision:
+        _check_policy(capacity, refill_per_s, cost)
+        if self.outage.should_try():
+            try:
+                decision = await self.primary.hit(
+                    key, capacity=capacity, refill_per_s=refill_per_s, cost=cost
+                )
+            except BackendError as exc:
+                self.outage.failed("hit", exc)
+            else:
+                self.outage.succeeded()
+                return decision
+        match on_backend_error:
+            case "local":
+                return await self.local.hit(key, capacity=capacity, refill_per_s=refill_per_s, cost=cost)
+            case "open":
+                return _decision(
+                    allowed=True,
+                    tokens=capacity - cost,
+                    capacity=capacity,
+                    refill_per_s=refill_per_s,
+                    cost=cost,
+                )
+            case "closed":
+                raise UnavailableError(
+                    "rate limits cannot be checked right now; retry shortly",
+                    retry_after_s=max(1.0, self.outage.retry_s),
+                )
+
+    async def ping(self) -> None:
+        await self.primary.ping()
+
+    async def close(self) -> None:
+        await self.local.close()
+        await self.primary.close()
+
+
+def open_rate_limiter(
+    settings: Settings, *, prefix: str = DEFAULT_PREFIX, on_error: ErrorHook | None = None
+) -> RateLimiter:
+    """The limiter the settings choose: Redis (with its fallback; failures go to ``on_error``) when
+    ``cache.redis_url`` is set, else in process."""
+    if url := settings.cache.redis_url:
+        redis = RedisRateLimiter(url, prefix=prefix)
+        outage = Outage(
+            f"the rate limiter's Redis at {redis.where}",
+            retry_s=settings.cache.outage_retry_s,
+            on_error=on_error,
+        )
+        return FallbackRateLimiter(redis, outage)
     return InProcessRateLimiter(prefix=prefix)

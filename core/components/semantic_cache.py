@@ -4,7 +4,8 @@ The answers themselves live in the key-value :class:`~core.components.cache.Cach
 exact keys; this index only finds, within one scope, the earlier questions closest to a new one.
 Two backends: in process (an LRU over every scope) or Redis (a list per scope, shared by every
 API process). Both keep at most ``max_per_scope`` entries per scope (the newest), search them by
-brute-force cosine, and drop entries older than ``ttl_s``.
+brute-force cosine, and drop entries older than ``ttl_s``. Like the answer cache, a Redis index
+that does not answer fails soft (:class:`FailSoftSemanticIndex`): no match, nothing recorded.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.components.cache import DEFAULT_PREFIX, redis_location
+from core.components.cache import DEFAULT_PREFIX, cache_outage, redis_location
+from core.components.outage import Outage
 from core.errors import BackendError, ConfigurationError
 from core.settings import CacheSettings
 
@@ -188,17 +190,54 @@ class RedisSemanticIndex(SemanticIndex):
         await self._client.aclose()
 
 
-def open_semantic_index(settings: CacheSettings, *, prefix: str = DEFAULT_PREFIX) -> SemanticIndex | None:
-    """The semantic index the settings choose: None when off, Redis when a URL is set, else in process."""
+class FailSoftSemanticIndex(SemanticIndex):
+    """``inner`` where a failure finds nothing (or records nothing), reported to ``outage``."""
+
+    def __init__(self, inner: SemanticIndex, outage: Outage) -> None:
+        super().__init__(max_per_scope=inner.max_per_scope, ttl_s=inner.ttl_s)
+        self.inner = inner
+        self.outage = outage
+
+    async def nearest(self, scope: str, vector: Sequence[float], *, threshold: float) -> list[SemanticMatch]:
+        if not self.outage.should_try():
+            return []
+        try:
+            matches = await self.inner.nearest(scope, vector, threshold=threshold)
+        except BackendError as exc:
+            self.outage.failed("semantic_nearest", exc)
+            return []
+        self.outage.succeeded()
+        return matches
+
+    async def add(self, scope: str, vector: Sequence[float], key: str) -> None:
+        if not self.outage.should_try():
+            return
+        try:
+            await self.inner.add(scope, vector, key)
+        except BackendError as exc:
+            self.outage.failed("semantic_add", exc)
+            return
+        self.outage.succeeded()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def open_semantic_index(
+    settings: CacheSettings, *, prefix: str = DEFAULT_PREFIX, outage: Outage | None = None
+) -> SemanticIndex | None:
+    """The semantic index the settings choose: None when off, Redis (failing soft, into ``outage``)
+    when a URL is set, else in process."""
     if not settings.semantic:
         return None
     if settings.redis_url:
-        return RedisSemanticIndex(
+        redis = RedisSemanticIndex(
             settings.redis_url,
             max_per_scope=settings.semantic_max_entries,
             ttl_s=settings.default_ttl_s,
             prefix=prefix,
         )
+        return FailSoftSemanticIndex(redis, outage or cache_outage(settings))
     return InProcessSemanticIndex(
         max_entries=settings.max_entries,
         max_per_scope=settings.semantic_max_entries,

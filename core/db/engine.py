@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.db import migrate
@@ -33,6 +33,28 @@ def create_engine(settings: Settings) -> AsyncEngine:
             cursor.close()
 
     return engine
+
+
+# What a client told the database does not answer waits before retrying: about a fast restart.
+DATABASE_RETRY_AFTER_S = 5.0
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (down, restarting, connection lost),
+    rather than that a statement was wrong; the pool reconnects by itself when it is back."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return True
+        return exc.orig is not None and is_database_unavailable(exc.orig)
+    # asyncpg raises a refused connection as it is, unwrapped: one address, or several tried.
+    if isinstance(exc, ConnectionError) or (isinstance(exc, OSError) and "Multiple exceptions" in str(exc)):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES)
+
+
+# Connection exceptions (class 08), and the server shutting down (57P01, 57P02) or starting (57P03).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

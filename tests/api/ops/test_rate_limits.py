@@ -98,11 +98,42 @@ async def test_refusals_are_counted_by_route_class(make_client: ClientFactory) -
     assert 'lore_rate_limit_rejections_total{route_class="query"} 2.0' in metrics
 
 
-async def test_an_unreachable_redis_answers_503(make_client: ClientFactory, closed_port: int) -> None:
-    client = await make_client(cache={"redis_url": f"redis://127.0.0.1:{closed_port}/0"})
+async def test_an_unreachable_redis_falls_back_to_local_buckets_by_default(
+    make_client: ClientFactory, closed_port: int
+) -> None:
+    client = await make_client(
+        cache={"redis_url": f"redis://127.0.0.1:{closed_port}/0"}, rate_limit=QUERY_LIMIT
+    )
+    statuses = [(await ask(client, "alice")).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    metrics = (await client.get("/metrics")).text
+    # One failure: for cache.outage_retry_s after it, hits go straight to the local buckets.
+    assert "lore_rate_limit_backend_errors_total 1.0" in metrics
+
+
+async def test_an_unreachable_redis_lets_requests_through_when_limits_fail_open(
+    make_client: ClientFactory, closed_port: int
+) -> None:
+    client = await make_client(
+        cache={"redis_url": f"redis://127.0.0.1:{closed_port}/0"},
+        rate_limit={**QUERY_LIMIT, "on_backend_error": "open"},
+    )
+    statuses = [(await ask(client, "alice")).status_code for _ in range(5)]
+    assert statuses == [200] * 5
+
+
+async def test_an_unreachable_redis_answers_503_without_its_address_when_limits_fail_closed(
+    make_client: ClientFactory, closed_port: int
+) -> None:
+    client = await make_client(
+        cache={"redis_url": f"redis://127.0.0.1:{closed_port}/0"},
+        rate_limit={**QUERY_LIMIT, "on_backend_error": "closed"},
+    )
     response = await ask(client, "alice")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "backend_unavailable"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert str(closed_port) not in response.text and "127.0.0.1" not in response.text
 
 
 async def test_websocket_messages_past_the_burst_are_refused(make_app: Callable[..., FastAPI]) -> None:

@@ -44,7 +44,7 @@ async def test_the_embedded_app_is_ready(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "vector_store": "ok", "llm": "ok", "rate_limiter": "ok"},
+        "checks": {"database": "ok", "vector_store": "ok", "llm": "ok", "rate_limiter": "ok", "cache": "ok"},
     }
 
 
@@ -71,9 +71,41 @@ async def test_a_broken_component_makes_the_app_unready(tmp_path: Path, closed_p
         assert response.status_code == 503
         assert response.json() == {
             "status": "unavailable",
-            "checks": {"database": "ok", "vector_store": "ok", "llm": "failed", "rate_limiter": "failed"},
+            "checks": {
+                "database": "ok",
+                "vector_store": "ok",
+                "llm": "failed",
+                "rate_limiter": "failed",
+                "cache": "failed",
+            },
         }
         # A closed store fails its check as well.
         await app.state.resources.store.close()
         checks = (await client.get("/ready")).json()["checks"]
         assert checks["vector_store"] == "failed"
+
+
+async def test_without_the_cache_redis_the_app_is_degraded_not_unavailable(
+    tmp_path: Path, closed_port: int
+) -> None:
+    # Lore answers without the cache, and rate limits fall back to local buckets: still in rotation.
+    nowhere = {"cache": {"redis_url": f"redis://127.0.0.1:{closed_port}/0"}}
+    async with serving(Settings(data_dir=tmp_path / "lore", **nowhere)) as (_, client):
+        response = await client.get("/ready")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["status"] == "degraded"
+        assert body["checks"]["cache"] == body["checks"]["rate_limiter"] == "failed"
+
+
+async def test_limits_that_fail_closed_make_a_missing_redis_unavailable(
+    tmp_path: Path, closed_port: int
+) -> None:
+    nowhere: dict[str, Any] = {
+        "cache": {"redis_url": f"redis://127.0.0.1:{closed_port}/0"},
+        "rate_limit": {"on_backend_error": "closed"},
+    }
+    async with serving(Settings(data_dir=tmp_path / "lore", **nowhere)) as (_, client):
+        response = await client.get("/ready")
+        assert response.status_code == 503
+        assert response.json()["status"] == "unavailable"

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-from core.components.cache import Cache, InProcessCache, RedisCache, open_cache
+from core.components.cache import (
+    Cache,
+    FailSoftCache,
+    InProcessCache,
+    RedisCache,
+    cache_outage,
+    open_cache,
+)
 from core.errors import BackendError
 from core.settings import CacheSettings
+from tests.restartable import redis_server
 
 CacheFactory = Callable[..., Cache]
 
@@ -176,8 +186,9 @@ async def test_unreachable_redis_raises_backend_error_naming_the_host_not_the_pa
 async def test_open_cache_chooses_redis_when_a_url_is_set() -> None:
     cache = open_cache(CacheSettings(redis_url=f"redis://127.0.0.1:{_free_port()}/0", default_ttl_s=5))
     try:
-        assert isinstance(cache, RedisCache)
-        assert cache.default_ttl_s == 5
+        # Redis fails soft: a cache that does not answer is no cache.
+        assert isinstance(cache, FailSoftCache) and isinstance(cache.inner, RedisCache)
+        assert cache.default_ttl_s == cache.inner.default_ttl_s == 5
     finally:
         await cache.close()
 
@@ -186,3 +197,51 @@ async def test_open_cache_defaults_to_in_process_with_the_settings_limits() -> N
     cache = open_cache(CacheSettings(max_entries=7, default_ttl_s=5))
     assert isinstance(cache, InProcessCache)
     assert (cache.max_entries, cache.default_ttl_s, cache.prefix) == (7, 5, "lore:")
+
+
+async def test_a_redis_cache_that_stops_is_no_cache_until_it_answers_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with redis_server(tmp_path) as server:
+        failures: list[str] = []
+        settings = CacheSettings(redis_url=server.url, outage_retry_s=0)
+        cache = open_cache(settings, outage=cache_outage(settings, on_error=failures.append))
+        try:
+            # Given a working Redis cache
+            await cache.set("k", b"v")
+            assert await cache.get("k") == b"v"
+            # when Redis dies, reads miss and writes are dropped, without an error
+            server.stop()
+            with caplog.at_level(logging.WARNING, logger="lore.outage"):
+                assert await cache.get("k") is None
+                await cache.set("k", b"w")
+                await cache.delete("k")
+                assert await cache.get("k") is None
+                # and when it is back (empty: no persistence), the cache works again by itself
+                server.start()
+                assert await cache.get("k") is None
+                await cache.set("k", b"x")
+                assert await cache.get("k") == b"x"
+            assert failures == ["get", "set", "delete", "get"]
+            lines = [r.getMessage() for r in caplog.records]
+            assert len(lines) == 2 and "unavailable" in lines[0] and "answers again" in lines[1], lines
+            assert f"127.0.0.1:{server.port}" in lines[0]
+        finally:
+            await cache.close()
+
+
+async def test_while_waiting_to_retry_a_failed_redis_the_cache_is_not_called(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server:
+        failures: list[str] = []
+        settings = CacheSettings(redis_url=server.url, outage_retry_s=3600)
+        cache = open_cache(settings, outage=cache_outage(settings, on_error=failures.append))
+        try:
+            server.stop()
+            assert await cache.get("k") is None
+            server.start()
+            # Redis answers again, but the hour after the failure is not over: still no cache.
+            await cache.set("k", b"v")
+            assert await cache.get("k") is None
+            assert failures == ["get"]
+        finally:
+            await cache.close()

@@ -6,18 +6,21 @@ import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
 from core.components.ratelimit import (
+    FallbackRateLimiter,
     InProcessRateLimiter,
     RateLimiter,
     RedisRateLimiter,
     open_rate_limiter,
 )
-from core.errors import BackendError
+from core.errors import BackendError, UnavailableError
 from core.settings import Settings
+from tests.restartable import redis_server
 
 LimiterFactory = Callable[[], RateLimiter]
 # A refill so slow that no token comes back while a test runs: one token per 1000 s.
@@ -259,7 +262,40 @@ async def test_open_rate_limiter_picks_redis_only_when_a_url_is_set() -> None:
     redis = open_rate_limiter(Settings(cache={"redis_url": "redis://127.0.0.1:1/0"}))
     try:
         assert isinstance(in_process, InProcessRateLimiter)
-        assert isinstance(redis, RedisRateLimiter) and redis.where == "127.0.0.1:1"
+        assert isinstance(redis, FallbackRateLimiter) and isinstance(redis.primary, RedisRateLimiter)
+        assert redis.primary.where == "127.0.0.1:1"
     finally:
         await in_process.close()
         await redis.close()
+
+
+async def test_while_redis_is_down_hits_fall_back_as_each_asks(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server:
+        failures: list[str] = []
+        limiter = open_rate_limiter(
+            Settings(cache={"redis_url": server.url, "outage_retry_s": 0}), on_error=failures.append
+        )
+        policy = {"capacity": 2, "refill_per_s": SLOW}
+        try:
+            assert (await limiter.hit("shared", **policy)).remaining == 1
+            server.stop()
+            # local: buckets in this process, full at the outage's start
+            local = [
+                (await limiter.hit("caller", **policy, on_backend_error="local")).allowed for _ in range(3)
+            ]
+            assert local == [True, True, False]
+            # open: every hit allowed
+            opened = [
+                (await limiter.hit("caller", **policy, on_backend_error="open")).allowed for _ in range(3)
+            ]
+            assert opened == [True, True, True]
+            # closed: refused as unavailable, with a retry hint and no address
+            with pytest.raises(UnavailableError) as refused:
+                await limiter.hit("caller", **policy, on_backend_error="closed")
+            assert refused.value.retry_after_s >= 1 and "127.0.0.1" not in refused.value.message
+            assert failures == ["hit"] * 7
+            # Redis back (empty): its buckets count again
+            server.start()
+            assert (await limiter.hit("shared", **policy)).remaining == 1
+        finally:
+            await limiter.close()

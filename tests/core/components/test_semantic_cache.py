@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 from redis.asyncio import Redis
 
+from core.components.cache import cache_outage
 from core.components.semantic_cache import (
+    FailSoftSemanticIndex,
     InProcessSemanticIndex,
     RedisSemanticIndex,
     SemanticIndex,
@@ -18,6 +21,7 @@ from core.components.semantic_cache import (
     open_semantic_index,
 )
 from core.settings import CacheSettings
+from tests.restartable import redis_server
 
 IndexFactory = Callable[..., SemanticIndex]
 NORTH, EAST = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]
@@ -132,6 +136,26 @@ async def test_redis_entries_are_shared_between_indexes(redis_url: str) -> None:
 def test_settings_choose_the_backend_or_none() -> None:
     assert open_semantic_index(CacheSettings(semantic=False)) is None
     assert isinstance(open_semantic_index(CacheSettings()), InProcessSemanticIndex)
-    assert isinstance(
-        open_semantic_index(CacheSettings(redis_url="redis://127.0.0.1:6379/15")), RedisSemanticIndex
-    )
+    shared = open_semantic_index(CacheSettings(redis_url="redis://127.0.0.1:6379/15"))
+    # Redis fails soft: a semantic index that does not answer finds nothing.
+    assert isinstance(shared, FailSoftSemanticIndex) and isinstance(shared.inner, RedisSemanticIndex)
+
+
+async def test_a_redis_index_that_stops_finds_nothing_until_it_answers_again(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server:
+        failures: list[str] = []
+        settings = CacheSettings(redis_url=server.url, outage_retry_s=0)
+        index = open_semantic_index(settings, outage=cache_outage(settings, on_error=failures.append))
+        assert index is not None
+        try:
+            await index.add("scope", [1.0, 0.0], "answer-1")
+            assert [m.key for m in await index.nearest("scope", [1.0, 0.0], threshold=0.9)] == ["answer-1"]
+            server.stop()
+            assert await index.nearest("scope", [1.0, 0.0], threshold=0.9) == []
+            await index.add("scope", [1.0, 0.0], "answer-2")
+            server.start()
+            await index.add("scope", [0.0, 1.0], "answer-3")
+            assert [m.key for m in await index.nearest("scope", [0.0, 1.0], threshold=0.9)] == ["answer-3"]
+            assert failures == ["semantic_nearest", "semantic_add"]
+        finally:
+            await index.close()
