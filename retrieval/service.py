@@ -33,9 +33,14 @@ MAX_K = 50
 
 @dataclass(slots=True)
 class TokenEvent:
-    """Verified text of the answer: whole sentences, with the spacing before them."""
+    """Verified text of the answer: whole sentences, with the spacing before them.
+
+    ``final`` is False while a :class:`RefusalEvent` may still withdraw the text: for the sentences
+    shown before the first one a source supports (one that needs no source, or one kept unverified).
+    """
 
     text: str
+    final: bool = True
 
 
 @dataclass(slots=True)
@@ -77,7 +82,8 @@ class Ask:
 
     ``allowed_corpora`` is the caller's access scope (None: unrestricted, as for the local CLI);
     a corpus outside it is reported as missing, so its existence does not leak. ``history`` holds
-    the conversation's earlier turns, oldest first.
+    the conversation's earlier turns, oldest first. ``max_tokens`` and ``temperature`` (None: the
+    settings') and ``stop`` go to the LLM that drafts the answer.
     """
 
     question: str
@@ -87,6 +93,9 @@ class Ask:
     history: tuple[Message, ...] = ()
     use_cache: bool = True
     filter: SearchFilter | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
 
 
 def _ms(start: float) -> float:
@@ -292,11 +301,12 @@ class _Prepared:
     query: str = ""
 
 
-def _scope(
-    resources: Resources, corpora: dict[str, Target], k: int, chosen: SearchFilter | None
-) -> dict[str, Any]:
+def _scope(resources: Resources, corpora: dict[str, Target], k: int, ask: Ask) -> dict[str, Any]:
     settings = resources.settings
     retrieval = settings.retrieval
+    chosen = ask.filter
+    # Stop sequences are named only when set, so the keys of answers without them stay as they were.
+    stop = {"stop": list(ask.stop)} if ask.stop else {}
     return {
         "corpora": {name: target.version for name, target in corpora.items()},
         # Different documents, different answer: a filtered question has its own cache entries.
@@ -308,8 +318,9 @@ def _scope(
         "embedding_model": ",".join(sorted({target.model for target in corpora.values()})),
         "llm_model": resources.llm.model,
         "generation": {
-            "max_tokens": settings.llm.max_tokens,
-            "temperature": settings.llm.temperature,
+            "max_tokens": ask.max_tokens or settings.llm.max_tokens,
+            "temperature": settings.llm.temperature if ask.temperature is None else ask.temperature,
+            **stop,
             # what decides a refusal
             "min_confidence": settings.retrieval.min_confidence,
             "citation_min_support": settings.retrieval.citation_min_support,
@@ -320,7 +331,7 @@ def _scope(
 
 
 def _cache_key(resources: Resources, ask: Ask, corpora: dict[str, Target], k: int) -> str:
-    return answer_cache.answer_key(ask.question, **_scope(resources, corpora, k, ask.filter))
+    return answer_cache.answer_key(ask.question, **_scope(resources, corpora, k, ask))
 
 
 async def _semantic_lookup(
@@ -333,7 +344,7 @@ async def _semantic_lookup(
     index = resources.semantic
     if index is None:
         return None, None
-    scope = answer_cache.scope_key(**_scope(resources, corpora, k, ask.filter))
+    scope = answer_cache.scope_key(**_scope(resources, corpora, k, ask))
     vector = await resources.embedder.embed_query(ask.question)
     threshold = resources.settings.cache.semantic_threshold
     for match in await index.nearest(scope, vector, threshold=threshold):
@@ -530,11 +541,20 @@ async def _stream(
     )
     start = time.perf_counter()
     reported: dict[str, int] = {}
-    pieces = llm.stream(_messages(resources, ask, prepared.sources), usage=reported)
+    pieces = llm.stream(
+        _messages(resources, ask, prepared.sources),
+        usage=reported,
+        max_tokens=ask.max_tokens,
+        temperature=ask.temperature,
+        stop=ask.stop,
+    )
+    settled = False
     async for verdict in _verified(pieces, verifier):
         if verdict.shown is not None:
             timings.setdefault("first_token_ms", _ms(total))
-            yield TokenEvent(verdict.shown)
+            # Once a supported sentence is shown the answer cannot be refused (Verifier.result).
+            settled = settled or verdict.supported
+            yield TokenEvent(verdict.shown, final=settled)
         elif verdict.reason is not None:
             yield SentenceRemovedEvent(verdict.sentence.text, verdict.reason)
     timings["generate_ms"] = _ms(start)

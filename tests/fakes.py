@@ -14,13 +14,15 @@ Reply = str | Callable[[Sequence[Message]], str] | None
 class ScriptedLLM(LLM):
     """Replies with a fixed text, or one made from the prompt; fails when the reply is None.
 
-    Keeps every prompt it was given, so a test can count and read the calls.
+    Keeps every prompt it was given, so a test can count and read the calls, and the options of
+    every stream (``streams``); a stop sequence ends the streamed reply, as a backend's would.
     """
 
     def __init__(self, reply: Reply, *, model: str = "scripted") -> None:
         self.reply = reply
         self.model = model
         self.prompts: list[Sequence[Message]] = []
+        self.streams: list[dict[str, object]] = []
 
     @property
     def calls(self) -> int:
@@ -39,9 +41,15 @@ class ScriptedLLM(LLM):
         *,
         max_tokens: int | None = None,
         usage: dict[str, int] | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
     ) -> AsyncIterator[str]:
+        self.streams.append({"max_tokens": max_tokens, "temperature": temperature, "stop": tuple(stop)})
+        text = (await self.complete(messages)).text
+        for sequence in stop:
+            text = text.split(sequence, 1)[0]
         # Word by word, as a real model streams: sentences end mid-stream.
-        for piece in re.findall(r"\S+\s*|\s+", (await self.complete(messages)).text):
+        for piece in re.findall(r"\S+\s*|\s+", text):
             yield piece
 
     async def close(self) -> None:

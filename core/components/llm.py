@@ -55,16 +55,28 @@ class LLM(ABC):
         *,
         max_tokens: int | None = None,
         usage: dict[str, int] | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
     ) -> AsyncIterator[str]:
         """The reply's text pieces as the model produces them.
 
         ``usage``, when given, receives the token counts the backend reports at the end (the
-        HTTP backend, when its server sends them); it stays empty otherwise.
+        HTTP backend, when its server sends them); it stays empty otherwise. ``temperature``
+        (None: the setting) and ``stop`` (sequences that end the reply, left out of it) are per call.
         """
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` for this model: its own tokenizer when the backend has one, else an estimate."""
+        return estimate_tokens(text)
 
     @abstractmethod
     async def close(self) -> None:
         """Release connections or model memory."""
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token, the usual figure for English text (0 for no text)."""
+    return -(-len(text) // 4)
 
 
 class Admission:
@@ -142,12 +154,19 @@ class LlamaCppLLM(LLM):
         )
         self._lock = threading.Lock()
 
-    def _params(self, max_tokens: int | None) -> dict[str, Any]:
+    def _params(
+        self, max_tokens: int | None, temperature: float | None = None, stop: Sequence[str] = ()
+    ) -> dict[str, Any]:
         return {
             "max_tokens": max_tokens or self._settings.max_tokens,
-            "temperature": self._settings.temperature,
+            "temperature": self._settings.temperature if temperature is None else temperature,
             "repeat_penalty": self._settings.repeat_penalty,
+            "stop": list(stop) or None,
         }
+
+    def count_tokens(self, text: str) -> int:
+        # The model's vocabulary only: safe beside a generation in the worker thread.
+        return len(self._llama.tokenize(text.encode(), add_bos=False, special=False)) if text else 0
 
     def _complete_sync(self, messages: Sequence[Message], max_tokens: int | None) -> Completion:
         with self._lock:
@@ -165,18 +184,20 @@ class LlamaCppLLM(LLM):
         *,
         max_tokens: int | None = None,
         usage: dict[str, int] | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
     ) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
-        stop = threading.Event()
+        halt = threading.Event()
 
         def produce() -> None:
             try:
                 with self._lock:
                     for part in self._llama.create_chat_completion(
-                        messages=list(messages), stream=True, **self._params(max_tokens)
+                        messages=list(messages), stream=True, **self._params(max_tokens, temperature, stop)
                     ):
-                        if stop.is_set():
+                        if halt.is_set():
                             break
                         text = part["choices"][0]["delta"].get("content")
                         if text:
@@ -195,7 +216,7 @@ class LlamaCppLLM(LLM):
                     yield item
             finally:
                 # A consumer that stops early (client gone) stops the generation at the next token.
-                stop.set()
+                halt.set()
                 await worker
 
     async def close(self) -> None:
@@ -290,9 +311,11 @@ class OpenAICompatibleLLM(LLM):
         *,
         max_tokens: int | None = None,
         usage: dict[str, int] | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
     ) -> AsyncIterator[str]:
         import httpx2
-        from openai import OpenAIError
+        from openai import OpenAIError, omit
 
         async with self._admission.slot():
             for attempt in range(self._settings.retries + 1):
@@ -302,7 +325,9 @@ class OpenAICompatibleLLM(LLM):
                         model=self.model,
                         messages=cast("list[ChatCompletionMessageParam]", list(messages)),
                         max_tokens=max_tokens or self._settings.max_tokens,
-                        temperature=self._settings.temperature,
+                        temperature=self._settings.temperature if temperature is None else temperature,
+                        # Sent only when set: a null stop is not accepted by every server.
+                        stop=list(stop) if stop else omit,
                         stream=True,
                         stream_options={"include_usage": True},
                     )

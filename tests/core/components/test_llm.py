@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from core.components.llm import LlamaCppLLM, Message, OpenAICompatibleLLM
+from core.components.llm import LlamaCppLLM, Message, OpenAICompatibleLLM, estimate_tokens
 from core.errors import BackendError
 from core.settings import LLMSettings
 
@@ -36,6 +36,21 @@ async def test_in_process_backend_completes_and_streams() -> None:
     assert whole.usage["completion_tokens"] > 0
     assert len(parts) > 1
     assert "".join(parts).strip()
+
+
+async def test_in_process_stream_ends_at_a_stop_sequence_and_counts_with_its_tokenizer() -> None:
+    llm = LlamaCppLLM(LLMSettings(max_tokens=40))
+    ask: list[Message] = [{"role": "user", "content": "List five numbers, one a line."}]
+    try:
+        free = "".join([p async for p in llm.stream(ask)])
+        stopped = "".join([p async for p in llm.stream(ask, stop=["\n"])])
+        counted = llm.count_tokens("Hello world")
+    finally:
+        await llm.close()
+    assert "\n" in free.strip() and stopped.strip() and "\n" not in stopped
+    assert free.startswith(stopped)
+    # SmolLM2's own tokens, where the estimate every other backend falls back on says three.
+    assert counted == 2 and estimate_tokens("Hello world") == 3 and estimate_tokens("") == 0
 
 
 async def test_in_process_stream_stops_when_the_consumer_leaves() -> None:

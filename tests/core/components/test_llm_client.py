@@ -44,6 +44,7 @@ class Script:
 
     steps: list[str] = field(default_factory=lambda: ["stream"])
     requests: int = 0
+    bodies: list[dict[str, object]] = field(default_factory=list)
     in_flight: int = 0
     peak: int = 0
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -60,6 +61,7 @@ class Script:
 
     async def _reply(self, request: web.Request, step: str) -> web.StreamResponse:
         body = await request.json()
+        self.bodies.append(body)
         if step in ("503", "400"):
             return web.json_response({"error": {"message": f"scripted {step}"}}, status=int(step))
         if not body.get("stream"):
@@ -209,3 +211,16 @@ async def test_a_consumer_that_leaves_closes_the_stream_and_frees_its_slot(scrip
         assert (await llm.complete(MESSAGES)).text == "one two three"
     finally:
         await llm.close()
+
+
+async def test_temperature_and_stop_are_sent_per_stream_and_stop_only_when_given(script: Script) -> None:
+    llm = client(script, temperature=0.0)
+    try:
+        await collect(llm)
+        parts = [p async for p in llm.stream(MESSAGES, temperature=0.7, stop=["three"])]
+    finally:
+        await llm.close()
+    plain, asked = script.bodies
+    assert plain["temperature"] == 0.0 and "stop" not in plain
+    assert asked["temperature"] == 0.7 and asked["stop"] == ["three"]
+    assert parts == ["one", " two", " three"]  # the scripted server ignores stop; a real one honours it
