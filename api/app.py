@@ -19,6 +19,7 @@ from api.evals import service as eval_service
 from api.job_runner import JobRunner
 from api.openai_compat import routes as openai_routes
 from api.ops.install import closing_ops, install_ops
+from api.ops.readiness import Readiness, check_readiness
 from api.routes import health, jobs, query, search, ws
 from core.errors import LoreError
 from core.resources import open_resources
@@ -28,13 +29,14 @@ from core.settings import Settings, get_settings
 def create_app(
     settings: Settings | None = None,
     *,
-    on_ready: Callable[[], None] | None = None,
+    on_ready: Callable[[Readiness], None] | None = None,
     on_failure: Callable[[LoreError], NoReturn] | None = None,
 ) -> FastAPI:
     """A Lore API app; its lifespan opens the resources (and loads the models) once.
 
-    ``on_ready`` runs once the resources are open, just before the server accepts requests;
-    ``on_failure`` instead, with the error, when they cannot be opened (else the error is raised).
+    ``on_ready`` runs once the resources are open, just before the server accepts requests, with
+    what ``/ready`` would say then; ``on_failure`` instead, with the error, when they cannot be
+    opened (else the error is raised).
     """
     settings = settings or get_settings()
 
@@ -42,7 +44,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             try:
-                resources = await stack.enter_async_context(open_resources(settings))
+                resources = await stack.enter_async_context(
+                    open_resources(settings, on_cache_error=app.state.metrics.count_cache_error)
+                )
             except LoreError as exc:
                 if on_failure is None:
                     raise
@@ -53,7 +57,7 @@ def create_app(
             app.state.jobs = JobRunner(resources.sessions)
             app.state.eval_runs = eval_service.InFlight()
             if on_ready is not None:
-                on_ready()
+                on_ready(await check_readiness(resources, app.state.rate_limiter))
             yield
             # Running ingestion jobs stop and are recorded interrupted, and saves spawned by
             # streams finish, before the database closes.

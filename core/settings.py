@@ -90,6 +90,14 @@ class CacheSettings(BaseModel):
         ge=1,
         description="Questions the semantic cache keeps per scope (the newest), searched by brute force.",
     )
+    outage_retry_s: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "After the cache's Redis fails, seconds the answer cache and rate limits go without it "
+            "before trying it again (0: try on every request); see docs/operations.md."
+        ),
+    )
 
 
 class QueueSettings(BaseModel):
@@ -495,6 +503,13 @@ class ServerSettings(BaseModel):
     websocket_heartbeat_s: float = Field(
         default=20.0, description="Seconds of silence after which a WebSocket gets a ping event."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto `lore serve` "
+            'believes (JSON list; "*" trusts all). Empty: none, the client is the peer address.'
+        ),
+    )
 
 
 class AuthSettings(BaseModel):
@@ -567,9 +582,26 @@ class RateLimitSettings(BaseModel):
     login_per_minute: float = Field(
         default=10.0,
         gt=0,
-        description="Token and refresh requests per minute per client address (against guessing).",
+        description=(
+            "Token and refresh requests per minute per client address, and password logins per "
+            "minute per username (against guessing)."
+        ),
     )
     login_burst: int = Field(default=10, ge=1, description="Login bucket size.")
+    on_backend_error: Literal["local", "open", "closed"] = Field(
+        default="local",
+        description=(
+            "Query, ingest, admin and WebSocket limits while their Redis fails: local (buckets in each "
+            "process), open (no limit) or closed (503). See docs/operations.md."
+        ),
+    )
+    login_on_backend_error: Literal["local", "open", "closed"] = Field(
+        default="local",
+        description=(
+            "Login and refresh limits while their Redis fails: local, open or closed (503; refresh "
+            "fails too, so sessions end). See docs/operations.md."
+        ),
+    )
 
 
 class EvalSettings(BaseModel):
