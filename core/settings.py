@@ -588,6 +588,15 @@ class RateLimitSettings(BaseModel):
         ),
     )
     login_burst: int = Field(default=10, ge=1, description="Login bucket size.")
+    eval_per_minute: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "Eval runs a user may start per minute (POST /v1/evals/runs), over all their keys and "
+            "tokens; each run asks up to evals.max_cases x evals.max_repeats questions."
+        ),
+    )
+    eval_burst: int = Field(default=10, ge=1, description="Eval run bucket size (per user).")
     on_backend_error: Literal["local", "open", "closed"] = Field(
         default="local",
         description=(
@@ -616,6 +625,28 @@ class EvalSettings(BaseModel):
         default=None,
         description=(
             "Where runs started through the API keep their records and reports. Unset: <data_dir>/eval-runs."
+        ),
+    )
+    judge_endpoints: list[str] = Field(
+        default_factory=list,
+        description=(
+            "OpenAI-compatible base URLs a suite sent to the API may name as its judge.base_url "
+            "(compared by scheme, host, port and path); empty: only the server's own LLM endpoint "
+            "(judge.base_url unset). Suites run with `lore eval run` are not restricted."
+        ),
+    )
+    max_cases: int = Field(
+        default=500, ge=1, description="Most cases (after `limit`) in a run started through the API."
+    )
+    max_repeats: int = Field(default=5, ge=1, description="Largest `repeats` of a suite sent to the API.")
+    max_concurrency: int = Field(
+        default=8, ge=1, description="Largest `concurrency` of a suite sent to the API."
+    )
+    max_running: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Eval runs one server process runs at once; one more is refused as busy (503 with Retry-After)."
         ),
     )
 

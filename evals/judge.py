@@ -17,11 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from core.errors import ConfigurationError
 from core.settings import Settings
 from evals.metrics import cosine
 from evals.suite import EvalCase, JudgeSpec, Suite
+from ingestion.crawl.urls import try_normalise
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -92,6 +94,24 @@ def weighted_score(candidates: dict[str, float]) -> float | None:
     if not total:
         return None
     return sum(score * p for score, p in probabilities.items()) / total
+
+
+def endpoint_key(url: str) -> str | None:
+    """What two judge base URLs must share to be the same endpoint: scheme, host, port and path
+    (escapes, dot segments and a trailing slash aside); None for a URL that is not http(s)."""
+    normalised = try_normalise(url)
+    if normalised is None:
+        return None
+    parts = urlsplit(normalised)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), parts.query, ""))
+
+
+def allowed_endpoint(base_url: str, allowed: Sequence[str]) -> str | None:
+    """The entry of ``allowed`` naming the same endpoint as ``base_url``, or None."""
+    key = endpoint_key(base_url)
+    if key is None:
+        return None
+    return next((entry for entry in allowed if endpoint_key(entry) == key), None)
 
 
 class JudgeClient:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -96,7 +97,7 @@ def _service_url(name: str, what: str) -> str:
     return url
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def postgres_url() -> str:
     return _service_url("LORE_TEST_POSTGRES_URL", "PostgreSQL")
 
@@ -104,6 +105,14 @@ def postgres_url() -> str:
 @pytest.fixture
 async def fresh_postgres_url(postgres_url: str) -> AsyncIterator[str]:
     """A new, empty database on the test server (dropped afterwards): its SQLAlchemy URL."""
+    async with new_postgres_database(postgres_url) as url:
+        yield url
+
+
+@asynccontextmanager
+async def new_postgres_database(postgres_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the server at ``postgres_url``, dropped afterwards: its SQLAlchemy
+    URL (for fixtures of a wider scope than ``fresh_postgres_url``)."""
     import uuid
 
     import asyncpg

@@ -16,13 +16,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.principal import Principal
 from api.corpora.service import read_scope
 from core.db.models import EvalRunRow, utcnow
-from core.errors import InvalidInputError, LoreError, NotFoundError, PermissionDeniedError
+from core.errors import (
+    InvalidInputError,
+    LoreError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+)
 from core.resources import Resources
+from core.settings import EvalSettings
 from evals import service as evals
+from evals.judge import allowed_endpoint
 from evals.suite import EvalCase, Suite, load_suite, suite_from_mapping
 
 log = logging.getLogger("lore.api.evals")
 SHIPPED = Path(evals.__file__).resolve().parent / "suites"
+# Settings sections a suite sent to the API may override: how Lore retrieves and answers. Others
+# (llm, database, evals...) would point the run, its judge or its baseline lookup elsewhere.
+API_SETTINGS_SECTIONS = ("retrieval", "answer", "guardrails")
+# Finished runs, the only ones with results to compare against.
+FINISHED = ("succeeded", "failed")
+# A refused run is worth retrying after about this long: runs take minutes.
+BUSY_RETRY_S = 60.0
+BASELINE_BY_ID = "a baseline sent to the API names an earlier eval run by its ID, never a path"
 
 
 def build_suite(
@@ -56,20 +72,90 @@ def build_suite(
     return loaded, text
 
 
-async def check_corpus_access(resources: Resources, principal: Principal, corpus: str) -> None:
-    """An evaluator runs suites only over corpora granted to them (a run ingests into its corpus)."""
+def check_submitted(suite: Suite, limits: EvalSettings) -> None:
+    """Refuse a suite sent to the API that exceeds the server's bounds, overrides settings it may
+    not, or names a judge endpoint off the allow-list; an allowed judge is set to the listed URL.
+
+    ``lore eval run`` is the operator's and skips this.
+    """
+    bounds = (
+        ("cases", len(suite.cases), limits.max_cases),
+        ("repeats", suite.repeats, limits.max_repeats),
+        ("concurrency", suite.concurrency, limits.max_concurrency),
+    )
+    for what, value, most in bounds:
+        if value > most:
+            raise InvalidInputError(
+                f"suite {suite.name!r}: {what} {value} is above {most}, the most a run started through "
+                f"the API may have (setting evals.max_{what})"
+            )
+    refused = sorted(set(suite.settings) - set(API_SETTINGS_SECTIONS))
+    if refused:
+        raise InvalidInputError(
+            f"suite {suite.name!r}: a suite sent to the API may override only "
+            f"{', '.join(API_SETTINGS_SECTIONS)}, not {', '.join(refused)}"
+        )
+    if suite.judge.base_url is not None:
+        listed = allowed_endpoint(suite.judge.base_url, limits.judge_endpoints)
+        if listed is None:
+            raise InvalidInputError(
+                f"suite {suite.name!r}: judge.base_url {suite.judge.base_url!r} is not in the server's "
+                "allowed judge endpoints (setting evals.judge_endpoints); leave it unset to judge with "
+                "the server's own LLM"
+            )
+        # The request goes to the URL the operator wrote, not to another spelling of it.
+        suite.judge.base_url = listed
+    if suite.regression.baseline is not None and not is_run_id(suite.regression.baseline):
+        raise InvalidInputError(BASELINE_BY_ID)
+
+
+def is_run_id(ref: str) -> bool:
+    """Whether ``ref`` is written as a run's ID (a UUID), so it is never read as a path."""
+    try:
+        return str(uuid.UUID(ref)) == ref
+    except ValueError:
+        return False
+
+
+async def check_corpus_access(
+    resources: Resources, principal: Principal, corpus: str
+) -> frozenset[str] | None:
+    """An evaluator runs suites only over corpora granted to them (a run ingests into its corpus);
+    gives the caller's read scope (None: every corpus)."""
     scope = await read_scope(resources, principal)
     if scope is not None and corpus not in scope:
         raise PermissionDeniedError(f"no grant on corpus {corpus!r}; an admin can grant it")
+    return scope
+
+
+async def resolve_baseline(
+    session: AsyncSession, ref: str | None, *, scope: frozenset[str] | None
+) -> Path | None:
+    """The folder of the finished run ``ref`` names, which the caller must be able to see."""
+    if ref is None:
+        return None
+    if not is_run_id(ref):
+        raise InvalidInputError(BASELINE_BY_ID)
+    row = await get_run(session, ref, scope=scope)
+    if row.state not in FINISHED:
+        raise InvalidInputError(f"baseline run {ref} has not finished (state {row.state})")
+    return Path(row.run_dir)
 
 
 async def create_run(
-    session: AsyncSession, *, suite: Suite, suite_yaml: str, user_id: str | None, runs_dir: Path
+    session: AsyncSession,
+    *,
+    suite: Suite,
+    suite_yaml: str,
+    user_id: str | None,
+    runs_dir: Path,
+    run_id: str | None = None,
 ) -> EvalRunRow:
-    run_id = str(uuid.uuid4())
+    run_id = run_id or str(uuid.uuid4())
     row = EvalRunRow(
         id=run_id,
         suite=suite.name,
+        corpus=suite.corpus,
         suite_yaml=suite_yaml,
         user_id=user_id,
         state="pending",
@@ -80,14 +166,22 @@ async def create_run(
     return row
 
 
-async def list_runs(session: AsyncSession, *, limit: int = 100) -> list[EvalRunRow]:
-    rows = await session.execute(select(EvalRunRow).order_by(EvalRunRow.created_at.desc()).limit(limit))
+async def list_runs(
+    session: AsyncSession, *, scope: frozenset[str] | None, limit: int = 100
+) -> list[EvalRunRow]:
+    """The newest runs over corpora in ``scope`` (None: every run)."""
+    query = select(EvalRunRow)
+    if scope is not None:
+        query = query.where(EvalRunRow.corpus.in_(scope))
+    rows = await session.execute(query.order_by(EvalRunRow.created_at.desc()).limit(limit))
     return list(rows.scalars())
 
 
-async def get_run(session: AsyncSession, run_id: str) -> EvalRunRow:
+async def get_run(session: AsyncSession, run_id: str, *, scope: frozenset[str] | None) -> EvalRunRow:
+    """The run, when its corpus is in ``scope`` (None: any run); else not found, as if it did not
+    exist, so a caller learns nothing of runs over corpora they cannot read."""
     row = await session.get(EvalRunRow, run_id)
-    if row is None:
+    if row is None or (scope is not None and row.corpus not in scope):
         raise NotFoundError(f"no eval run {run_id!r}")
     return row
 
@@ -97,13 +191,13 @@ async def execute_run(
     run_id: str,
     suite: Suite,
     *,
-    baseline: str | None,
+    baseline: Path | None,
     in_flight: InFlight | None = None,
 ) -> None:
     """Run the suite over the server's resources (with the suite's retrieval settings) and record
     the outcome on the run's row; the LLM is the server's (a suite cannot swap it here)."""
     async with resources.sessions() as session:
-        row = await get_run(session, run_id)
+        row = await get_run(session, run_id, scope=None)
         row.state = "running"
         run_dir = Path(row.run_dir)
         await session.commit()
@@ -123,7 +217,7 @@ async def execute_run(
         log.exception("eval run %s failed", run_id)
         outcome = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
     async with resources.sessions() as session:
-        row = await get_run(session, run_id)
+        row = await get_run(session, run_id, scope=None)
         for key, value in outcome.items():
             setattr(row, key, value)
         row.finished_at = utcnow()
@@ -140,6 +234,16 @@ class InFlight:
 
     def __init__(self) -> None:
         self.ids: set[str] = set()
+
+    def admit(self, run_id: str, *, most: int) -> None:
+        """Count ``run_id`` as running, unless ``most`` runs already are (busy: 503)."""
+        if len(self.ids) >= most:
+            raise OverloadedError(
+                f"{len(self.ids)} eval runs are going on, the most this server runs at once (setting "
+                "evals.max_running); start this one when one has finished",
+                retry_after_s=BUSY_RETRY_S,
+            )
+        self.ids.add(run_id)
 
     async def interrupt_all(self, resources: Resources) -> int:
         """Record every run still going on as ended in error (the shutdown stops it)."""

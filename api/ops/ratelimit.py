@@ -1,7 +1,8 @@
 """Per-caller rate limits: a dependency per route class, and a check per WebSocket message.
 
 Each caller (``Principal.rate_key``) has one bucket per class, sized by ``settings.rate_limit``.
-Routes add ``dependencies=[QueryRateLimit]`` (or ``IngestRateLimit``, ``AdminRateLimit``); allowed
+Routes add ``dependencies=[QueryRateLimit]`` (or ``IngestRateLimit``, ``AdminRateLimit``,
+``EvalRateLimit``); allowed
 responses carry ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds until
 the bucket is full), refused ones are 429 with ``Retry-After`` (see ``api/errors.py``).
 
@@ -37,8 +38,11 @@ from core.components.ratelimit import Decision, OnBackendError, RateLimiter
 from core.errors import RateLimitedError
 from core.settings import RateLimitSettings
 
-RouteClass = Literal["query", "ingest", "admin"]
+RouteClass = Literal["query", "ingest", "admin", "eval"]
 LimitClass = RouteClass | Literal["websocket", "login"]
+# Classes whose bucket is the user's, whatever key or token they call with: one user's eval runs
+# are one budget, however many API keys an admin gave them.
+PER_USER: frozenset[LimitClass] = frozenset({"eval"})
 RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
 
@@ -51,6 +55,8 @@ def _policy(limits: RateLimitSettings, limit_class: LimitClass) -> tuple[int, fl
             return limits.ingest_burst, limits.ingest_per_minute / 60
         case "admin":
             return limits.admin_burst, limits.admin_per_minute / 60
+        case "eval":
+            return limits.eval_burst, limits.eval_per_minute / 60
         case "websocket":
             return limits.websocket_burst, limits.websocket_messages_per_minute / 60
         case "login":
@@ -101,8 +107,9 @@ def rate_limit(route_class: RouteClass) -> Callable[..., Awaitable[None]]:
     ) -> None:
         if not settings.rate_limit.enabled:
             return
+        rate_key = f"user:{principal.user_id}" if route_class in PER_USER else principal.rate_key
         decision = await _spend(
-            limiter, settings.rate_limit, metrics, limit_class=route_class, rate_key=principal.rate_key
+            limiter, settings.rate_limit, metrics, limit_class=route_class, rate_key=rate_key
         )
         # FastAPI copies these onto the reply unless the route returns a Response object itself.
         response.headers.update(rate_limit_headers(decision))
@@ -113,6 +120,7 @@ def rate_limit(route_class: RouteClass) -> Callable[..., Awaitable[None]]:
 QueryRateLimit = Depends(rate_limit("query"))
 IngestRateLimit = Depends(rate_limit("ingest"))
 AdminRateLimit = Depends(rate_limit("admin"))
+EvalRateLimit = Depends(rate_limit("eval"))
 
 
 async def check_websocket_message(connection: HTTPConnection, principal: Principal) -> None:

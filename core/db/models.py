@@ -221,6 +221,9 @@ class EvalRunRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     suite: Mapped[str] = mapped_column(String(200))
+    # The suite's corpus: who may read the run (its answers quote the corpus). Null only for a run
+    # recorded before the column whose suite names none; admins alone see those.
+    corpus: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     # The suite as submitted (YAML text), so a run can be repeated as it was.
     suite_yaml: Mapped[str] = mapped_column(Text)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
