@@ -55,6 +55,11 @@ def scrub_addresses(message: str) -> str:
     return _ADDRESS.sub("<internal>", message)
 
 
+def client_message(exc: errors.LoreError) -> str:
+    """What a client reads of ``exc``: its message, addresses scrubbed when it is a 5xx."""
+    return scrub_addresses(exc.message) if status_for(exc) >= 500 else exc.message
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -90,11 +95,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.LoreError)
     async def _lore(_: Request, exc: errors.LoreError) -> JSONResponse:
         status = status_for(exc)
-        message = exc.message
         if status >= 500:
-            log.error("request failed: %s", message)
-            message = scrub_addresses(message)
-        return error_response(status, exc.code, message, error_headers(exc))
+            log.error("request failed: %s", exc.message)
+        return error_response(status, exc.code, client_message(exc), error_headers(exc))
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(OSError)

@@ -21,7 +21,7 @@ from api.background import BackgroundWork
 from api.conversations import service as conversations
 from api.corpora.service import read_scope
 from api.dependencies import BackgroundDep, MetricsDep, ResourcesDep
-from api.errors import status_for
+from api.errors import client_message, status_for
 from api.exchange import Exchange, record_answer_metrics, save_exchange
 from api.ops.metrics import Metrics
 from api.ops.ratelimit import QueryRateLimit
@@ -151,7 +151,7 @@ async def _encode(
     except LoreError as exc:
         exchange.failed()
         log.error("stream failed: %s", exc.message)
-        yield _sse("error", {"code": exc.code, "message": exc.message, "status": status_for(exc)})
+        yield _sse("error", {"code": exc.code, "message": client_message(exc), "status": status_for(exc)})
     finally:
         # Runs on success, on error and when the client leaves (the generator is cancelled).
         exchange.save_later(resources, background)

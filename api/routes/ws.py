@@ -32,6 +32,7 @@ from api.auth.principal import Principal
 from api.background import BackgroundWork
 from api.conversations import service as conversations
 from api.dependencies import BackgroundDep, ResourcesDep, get_metrics
+from api.errors import client_message
 from api.exchange import Exchange
 from api.ops.ratelimit import check_websocket_message
 from api.routes.query import build_ask
@@ -159,7 +160,7 @@ async def _answer(
         await _error(websocket, "invalid_input", "; ".join(e["msg"] for e in exc.errors()))
         return
     except LoreError as exc:
-        await _error(websocket, exc.code, exc.message)
+        await _error(websocket, exc.code, client_message(exc))
         return
     exchange = Exchange(body.question, conversation_id, get_metrics(websocket), ask=ask, resources=resources)
     try:
@@ -175,6 +176,6 @@ async def _answer(
                     await websocket.send_json({"type": name, **payload})
     except LoreError as exc:
         exchange.failed()
-        await _error(websocket, exc.code, exc.message)
+        await _error(websocket, exc.code, client_message(exc))
     finally:
         exchange.save_later(resources, background)

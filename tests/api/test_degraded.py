@@ -80,3 +80,28 @@ async def test_queries_are_answered_uncached_while_the_cache_redis_is_down_and_c
             assert (await ask(client))["cached"] is False
             assert (await ask(client))["cached"] is True
             assert (await client.get("/ready")).json()["status"] == "ready"
+
+
+async def test_a_stream_that_fails_names_no_internal_host(
+    tmp_path: Path, user_key: Callable[..., Any]
+) -> None:
+    from core.errors import BackendError
+    from tests.api.test_query_api import parse_sse
+
+    def fail(_: object) -> str:
+        raise BackendError("the LLM at http://llm.internal:8000/v1 failed: 502 from 10.0.0.7:8000")
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "widgets.md").write_text("# Widgets\n\nThe Alpha widget is blue and weighs three grams.\n")
+    # generate: the answer is drafted by the LLM, whose failure comes mid-stream
+    settings = Settings(data_dir=tmp_path / "lore", answer={"mode": "generate"})
+    key = await user_key(settings, "reader", role="reader", grants=("handbook",))
+    async with served_corpus(settings, docs, key) as (app, client):
+        app.state.resources._llm = ScriptedLLM(fail)
+        async with client.stream("POST", "/v1/query/stream", json=QUESTION) as response:
+            raw = "".join([chunk async for chunk in response.aiter_text()])
+    events = dict(parse_sse(raw))
+    error = events["error"]
+    assert isinstance(error, dict) and error["code"] == "backend_unavailable", raw
+    assert error["message"] == "the LLM at <internal> failed: 502 from <internal>"

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-from api.errors import install_error_handlers, scrub_addresses
+from api.errors import client_message, install_error_handlers, scrub_addresses
 from core.errors import BackendError, InvalidInputError
 
 
@@ -102,3 +102,8 @@ async def test_other_os_and_database_errors_are_still_crashes(error: Exception) 
         response = await client.get("/boom")
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
+
+
+def test_a_client_reads_a_5xx_scrubbed_and_a_4xx_whole() -> None:
+    assert client_message(BackendError("Redis at redis:6379 failed")) == "Redis at <internal> failed"
+    assert client_message(InvalidInputError("no such host: a.example:80")) == "no such host: a.example:80"
