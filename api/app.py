@@ -16,6 +16,7 @@ from api.corpora import routes as corpora_routes
 from api.errors import install_error_handlers
 from api.evals import routes as eval_routes
 from api.evals import service as eval_service
+from api.inputs import InputGuard
 from api.job_runner import JobRunner
 from api.openai_compat import routes as openai_routes
 from api.ops.install import closing_ops, install_ops
@@ -70,6 +71,8 @@ def create_app(
         summary="Grounded, cited, streamed answers over your documents.",
         version="0.1.0",
         lifespan=lifespan,
+        # Every route's inputs are checked once, first: unstorable text is a 422, a wrong body type a 415.
+        dependencies=[InputGuard],
     )
     install_error_handlers(app)
     install_auth(app, settings)

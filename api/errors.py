@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.inputs import REFUSED_TEXT_MESSAGE, refused_text
 from api.ops.request_id import current_request_id
 from core import errors
 from core.db.engine import DATABASE_RETRY_AFTER_S, is_database_unavailable
@@ -103,6 +104,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OSError)
     async def _database(_: Request, exc: Exception) -> JSONResponse:
         # OSError too: asyncpg raises a refused connection as it is, unwrapped by SQLAlchemy.
+        if refused_text(exc):
+            return error_response(422, errors.InvalidInputError.code, REFUSED_TEXT_MESSAGE)
         if not is_database_unavailable(exc):
             raise exc  # a crash: the server error handler below answers 500
         what = "the database" if isinstance(exc, DBAPIError) else "a service Lore needs"
@@ -111,6 +114,12 @@ def install_error_handlers(app: FastAPI) -> None:
             f"{what} does not answer right now; retry shortly", retry_after_s=DATABASE_RETRY_AFTER_S
         )
         return error_response(503, unavailable.code, unavailable.message, error_headers(unavailable))
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        if not refused_text(exc):
+            raise exc  # a crash: the server error handler below answers 500
+        return error_response(422, errors.InvalidInputError.code, REFUSED_TEXT_MESSAGE)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

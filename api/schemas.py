@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.corpora.schemas import CorpusRef
 from core.types import Answer, CacheKind, Citation, SearchFilter, SearchHit, UnsupportedSentence
 
 
@@ -48,9 +49,11 @@ def _seconds(moment: datetime | None) -> int | None:
 
 class QueryRequest(BaseModel):
     question: str = Field(min_length=1, description="The question, in plain language.")
-    corpus: str | None = Field(default=None, description="Corpus to search; null searches every corpus.")
+    corpus: CorpusRef | None = Field(
+        default=None, description="Corpus to search; null searches every corpus."
+    )
     k: int | None = Field(
-        default=None, ge=1, le=50, description="Sources to retrieve (default from settings)."
+        default=None, ge=1, le=50, strict=True, description="Sources to retrieve (default from settings)."
     )
     conversation_id: str | None = Field(
         default=None,
@@ -61,8 +64,10 @@ class QueryRequest(BaseModel):
 
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, description="What to find, in plain language.")
-    corpus: str | None = Field(default=None, description="Corpus to search; null searches every corpus.")
-    k: int = Field(ge=1, le=50, description="Chunks to return.")
+    corpus: CorpusRef | None = Field(
+        default=None, description="Corpus to search; null searches every corpus."
+    )
+    k: int = Field(ge=1, le=50, strict=True, description="Chunks to return.")
     filters: SearchFilters | None = Field(default=None, description="Limit the results to these documents.")
 
 

@@ -37,7 +37,6 @@ from core.errors import (
     BackendError,
     ConflictError,
     ExtractionError,
-    InvalidInputError,
     LoreError,
     NotFoundError,
 )
@@ -256,12 +255,10 @@ async def refuse_while_reindexing(session: AsyncSession, corpus: CorpusRow) -> N
 
 
 async def get_or_create_corpus(session: AsyncSession, name: str) -> CorpusRow:
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidInputError("a corpus name must have 1 to 200 characters")
+    """The corpus named ``name``, made first when there is none (the name must then pass the rule)."""
     row = (await session.execute(select(CorpusRow).where(CorpusRow.name == name))).scalar_one_or_none()
     if row is None:
-        row = CorpusRow(id=str(uuid.uuid4()), name=name, version=0)
+        row = CorpusRow(id=str(uuid.uuid4()), name=ids.check_corpus_name(name), version=0)
         session.add(row)
         await session.flush()
     return row
@@ -548,7 +545,7 @@ def _is_dead(worker: str | None, heartbeat: datetime | None) -> bool:
         except PermissionError:
             return False
         return False
-    return heartbeat is None or utcnow() - _aware(heartbeat) > STALE_HEARTBEAT
+    return heartbeat is None or utcnow() - heartbeat > STALE_HEARTBEAT
 
 
 async def mark_interrupted_jobs(sessions: async_sessionmaker[AsyncSession]) -> int:
@@ -651,17 +648,12 @@ async def _apply_grace(
     deleted = 0
     for row in gone:
         row.missing_since = row.missing_since or now
-        if now - _aware(row.missing_since) >= grace:
+        if now - row.missing_since >= grace:
             if collection is not None:
                 await resources.store.delete_document(collection, row.id)
             await session.delete(row)
             deleted += 1
     return deleted
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _save_counts(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from api.auth.principal import Principal, Role
 from api.auth.service import USERNAME_PATTERN, ApiKeyListing, NewApiKey, TokenPair
+from api.corpora.schemas import CorpusRef
 from core.db.models import UserRow
 
 Username = Annotated[str, Field(pattern=USERNAME_PATTERN, max_length=200, description="Unique login name.")]
@@ -127,4 +128,4 @@ class Grant(BaseModel):
     """A user's permission to read a corpus (admins read every corpus without one)."""
 
     username: str = Field(description="The user who may read the corpus.")
-    corpus: str = Field(description="The corpus's name.")
+    corpus: CorpusRef = Field(description="The corpus's name.")

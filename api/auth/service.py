@@ -12,7 +12,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -61,11 +61,6 @@ class ApiKeyListing:
 def role_at_most(role: Role, ceiling: Role) -> Role:
     """``role``, lowered to ``ceiling`` when it ranks above it (reader < evaluator < admin)."""
     return role if ROLES.index(role) <= ROLES.index(ceiling) else ceiling
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they were stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _new_id() -> str:
@@ -213,7 +208,7 @@ async def refresh(session: AsyncSession, *, codec: TokenCodec, refresh_token: st
     """
     claims = codec.verify(refresh_token, kind="refresh")
     auth_session, user = await _open_session(session, claims)
-    if _aware(auth_session.expires_at) <= utcnow():
+    if auth_session.expires_at <= utcnow():
         raise AuthenticationError("the session has expired: log in again")
     new_refresh_id = _new_id()
     # Compare-and-set, so of two concurrent uses of one refresh token only one can win.
@@ -354,7 +349,7 @@ async def verify_api_key(session: AsyncSession, *, key: str) -> Principal:
     if user.disabled:
         raise AuthenticationError(f"user {user.username!r} is disabled")
     now = utcnow()
-    if row.last_used_at is None or now - _aware(row.last_used_at) >= API_KEY_TOUCH_INTERVAL:
+    if row.last_used_at is None or now - row.last_used_at >= API_KEY_TOUCH_INTERVAL:
         row.last_used_at = now
         await session.commit()
     # The owner's role caps the key's, so demoting a user demotes their keys too.

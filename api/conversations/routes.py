@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.auth.dependencies import ReaderPrincipal
+from api.auth.dependencies import CredentialCacheDep, ReaderPrincipal
 from api.conversations import service
 from api.conversations.schemas import (
     ConversationCreate,
@@ -12,6 +12,7 @@ from api.conversations.schemas import (
     ConversationWithMessages,
     MessagePublic,
 )
+from api.corpora.service import read_scope
 from api.dependencies import ResourcesDep
 from api.ops.ratelimit import QueryRateLimit
 from api.schemas import ErrorResponse
@@ -22,12 +23,23 @@ _NOT_FOUND: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("", response_model=ConversationPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=ConversationPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"model": ErrorResponse, "description": "No such corpus (for this caller)"}},
+)
 async def create_conversation(
-    body: ConversationCreate, principal: ReaderPrincipal, resources: ResourcesDep
+    body: ConversationCreate,
+    principal: ReaderPrincipal,
+    resources: ResourcesDep,
+    credentials: CredentialCacheDep,
 ) -> ConversationPublic:
+    scope = await read_scope(resources, principal, credentials)
     async with resources.sessions() as session:
-        row = await service.create(session, user_id=principal.user_id, title=body.title, corpus=body.corpus)
+        row = await service.create(
+            session, user_id=principal.user_id, title=body.title, corpus=body.corpus, scope=scope
+        )
         await session.commit()
         return ConversationPublic.model_validate(row)
 

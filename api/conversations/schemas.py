@@ -7,13 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.corpora.schemas import CorpusRef
+
 
 class ConversationCreate(BaseModel):
     title: str = Field(
         default="", max_length=200, description="Shown in lists; the first question by default."
     )
-    corpus: str | None = Field(
-        default=None, description="Corpus the conversation's questions search by default."
+    corpus: CorpusRef | None = Field(
+        default=None,
+        description="Corpus the conversation's questions search by default; one the caller may read.",
     )
 
 

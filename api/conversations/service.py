@@ -12,15 +12,26 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.components.llm import Message
-from core.db.models import ConversationRow, MessageRow, utcnow
+from core.db.models import ConversationRow, CorpusRow, MessageRow, utcnow
 from core.errors import NotFoundError
 
 HISTORY_TURNS = 8
 
 
 async def create(
-    session: AsyncSession, *, user_id: str, title: str = "", corpus: str | None = None
+    session: AsyncSession,
+    *,
+    user_id: str,
+    title: str = "",
+    corpus: str | None = None,
+    scope: frozenset[str] | None = None,
 ) -> ConversationRow:
+    """A new conversation; its ``corpus`` must exist and be in the caller's ``scope`` (None: any
+    corpus), else it is not found, as searching it would be."""
+    if corpus is not None:
+        known = await session.scalar(select(CorpusRow.id).where(CorpusRow.name == corpus))
+        if known is None or (scope is not None and corpus not in scope):
+            raise NotFoundError(f"no corpus named {corpus!r}")
     row = ConversationRow(id=str(uuid.uuid4()), user_id=user_id, title=title.strip()[:200], corpus=corpus)
     session.add(row)
     await session.flush()

@@ -7,9 +7,23 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from core.ids import CORPUS_NAME_PATTERN
+
+# A new corpus's name (core/ids.py has the rule); a name that refers to a corpus is any a corpus
+# may have, so corpora named before the rule are still found by theirs.
+CorpusName = Annotated[
+    str,
+    Field(
+        pattern=CORPUS_NAME_PATTERN,
+        description="A letter or digit, then up to 63 letters, digits, '.', '-' or '_'.",
+        examples=["handbook"],
+    ),
+]
+CorpusRef = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
 
 class CorpusCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, description="Unique name, used by queries and ingestion.")
+    name: CorpusName = Field(description="Unique name, used by queries and ingestion.")
 
 
 class CorpusPublic(BaseModel):
@@ -106,11 +120,13 @@ class CrawlRequest(BaseModel):
     max_pages: int | None = Field(
         default=None,
         ge=1,
+        strict=True,
         description="Most pages fetched; default and ceiling: the setting ingestion.crawl.max_pages.",
     )
     max_depth: int | None = Field(
         default=None,
         ge=0,
+        strict=True,
         le=50,
         description="Most links followed from a start URL; default: the setting ingestion.crawl.max_depth.",
     )
@@ -155,9 +171,11 @@ class ReindexRequest(BaseModel):
             "Hugging Face cache or a folder on the server (loaded offline)."
         ),
     )
-    chunk_tokens: int | None = Field(default=None, ge=8, le=8192, description="Most tokens in one chunk.")
+    chunk_tokens: int | None = Field(
+        default=None, ge=8, le=8192, strict=True, description="Most tokens in one chunk."
+    )
     chunk_overlap_tokens: int | None = Field(
-        default=None, ge=0, le=4096, description="Tokens repeated between neighbouring chunks."
+        default=None, ge=0, le=4096, strict=True, description="Tokens repeated between neighbouring chunks."
     )
 
     model_config = ConfigDict(

@@ -14,6 +14,7 @@ from api.auth.cache import CredentialCache
 from api.auth.principal import Principal
 from api.auth.service import granted_corpora
 from api.corpora.uploads import upload_dir
+from core import ids
 from core.db.models import CorpusRow, DocumentRow
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.indexing import corpus_collections
@@ -44,9 +45,7 @@ async def read_scope(
 
 
 async def create(session: AsyncSession, *, name: str) -> CorpusRow:
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidInputError("a corpus name must have 1 to 200 characters")
+    ids.check_corpus_name(name)
     if (await session.execute(select(CorpusRow.id).where(CorpusRow.name == name))).first() is not None:
         raise ConflictError(f"a corpus named {name!r} already exists")
     row = CorpusRow(id=str(uuid.uuid4()), name=name, version=0)

@@ -26,7 +26,9 @@ class EvalRunCreate(BaseModel):
     cases: list[dict[str, Any]] | None = Field(
         default=None, description="Cases (question, reference_answer, reference_documents...) for `suite`."
     )
-    limit: int | None = Field(default=None, ge=1, description="Run only this many questions, spread evenly.")
+    limit: int | None = Field(
+        default=None, ge=1, strict=True, description="Run only this many questions, spread evenly."
+    )
     baseline: str | None = Field(
         default=None, max_length=100, description="ID of an earlier run to check regressions against."
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from api.auth.dependencies import AdminPrincipal
+from api.corpora.schemas import CorpusRef
 from api.corpora.uploads import uploads_root
 from api.dependencies import ResourcesDep
 from api.job_runner import JobRunner, JobRunnerDep
@@ -46,8 +48,8 @@ class JobPublic(BaseModel):
     documents_failed: int
     chunks_embedded: int
     documents_per_s: float | None
-    started_at: str
-    finished_at: str | None
+    started_at: datetime
+    finished_at: datetime | None
     error: str | None
 
 
@@ -62,13 +64,13 @@ class DocumentPublic(BaseModel):
     title: str
     chunks: int
     pages: int | None
-    updated_at: str
-    missing_since: str | None = Field(description="When a run first found it gone from its source.")
+    updated_at: datetime
+    missing_since: datetime | None = Field(description="When a run first found it gone from its source.")
 
 
 @router.get("/jobs", response_model=list[JobPublic])
 async def list_jobs(
-    _: AdminPrincipal, resources: ResourcesDep, runner: JobRunnerDep, corpus: str | None = None
+    _: AdminPrincipal, resources: ResourcesDep, runner: JobRunnerDep, corpus: CorpusRef | None = None
 ) -> list[JobPublic]:
     pending = [JobPublic(**j.describe_pending()) for j in await runner.pending(corpus=corpus)]
     return pending + [JobPublic(**j) for j in await jobs.list_jobs(resources.sessions, corpus=corpus)]

@@ -12,7 +12,8 @@ Protocol (JSON text frames):
   ``pong``, and ``ping`` after ``server.websocket_heartbeat_s`` of silence.
 
 Close codes: 1000 normal, 1009 frame too big, 1011 server error, 4401 unauthenticated,
-4404 conversation not found (for this caller).
+4404 conversation not found (for this caller). A connect URL carrying a NUL character is refused
+before the handshake (1008, which the client sees as a 403); such a frame gets an ``error``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from api.conversations import service as conversations
 from api.dependencies import BackgroundDep, ResourcesDep, get_metrics
 from api.errors import client_message
 from api.exchange import Exchange
+from api.inputs import refusal, unstorable
 from api.ops.ratelimit import check_websocket_message
 from api.routes.query import build_ask
 from api.schemas import QueryRequest
@@ -120,6 +122,8 @@ async def _serve(
         message = _parse(raw)
         if message is None:
             await _error(websocket, "invalid_input", "frames must be JSON objects with a known `type`")
+        elif (where := unstorable(message, "frame")) is not None:
+            await _error(websocket, "invalid_input", refusal(where).message)
         elif message["type"] == "ping":
             await websocket.send_json({"type": "pong"})
         else:

@@ -16,7 +16,8 @@ from api.routes import query as query_routes
 from api.schemas import QueryRequest
 from core.db import migrate
 from core.db.engine import create_engine, session_factory
-from core.db.models import UserRow
+from core.db.models import CorpusRow, UserRow
+from core.errors import NotFoundError
 from core.settings import DatabaseSettings, LLMSettings, Settings
 from core.types import Answer, Citation
 from retrieval.service import CitationsEvent, DoneEvent, StreamEvent, TokenEvent
@@ -115,8 +116,16 @@ async def _check(sessions: Any) -> None:
     async with sessions() as session:
         for name in ("ann", "ben"):
             session.add(UserRow(id=name, username=name, role="reader"))
+        session.add_all(CorpusRow(id=name, name=name) for name in ("handbook", "secrets"))
         await session.commit()
-        convo = await conversations.create(session, user_id="ann", corpus="handbook")
+        for corpus in ("secrets", "missing"):
+            with pytest.raises(NotFoundError, match="no corpus"):
+                await conversations.create(
+                    session, user_id="ann", corpus=corpus, scope=frozenset({"handbook"})
+                )
+        convo = await conversations.create(
+            session, user_id="ann", corpus="handbook", scope=frozenset({"handbook"})
+        )
         await session.commit()
         await conversations.record_exchange(
             session,

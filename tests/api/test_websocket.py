@@ -127,3 +127,21 @@ def test_websocket_strikes_a_sentence_no_source_supports(ws_world: WsWorld) -> N
     assert events[0]["text"] == "The shared widget is red [1]."
     assert events[1]["reason"] == "`40 grams` is in no source"
     assert events[-1]["answer"] == "The shared widget is red [1]."
+
+
+def test_websocket_refuses_nul_in_its_url_and_its_frames(ws_world: WsWorld) -> None:
+    key = ws_world.keys["alice"]
+    url = f"/v1/ws?token={key}&conversation_id=%00"
+    with pytest.raises(WebSocketDisconnect) as refused, ws_world.client.websocket_connect(url) as ws:
+        ws.receive_json()
+    assert refused.value.code == 1008
+    with ws_world.client.websocket_connect(f"/v1/ws?token={key}") as ws:
+        ws.receive_json()
+        for frame in (
+            {"type": "question", "question": "wid\x00get?"},
+            {"type": "question", "question": "x", "corpus": "\ud800"},
+        ):
+            ws.send_text(json.dumps(frame))
+            error = ws.receive_json()
+            assert error["type"] == "error" and error["code"] == "invalid_input", error
+        assert ask(ws, {"question": "What colour is the shared widget?"})[-1]["type"] == "done"
