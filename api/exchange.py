@@ -74,6 +74,7 @@ def done_payload(answer: Answer) -> dict[str, Any]:
         "cache_kind": answer.cache_kind,
         "cache_similarity": answer.cache_similarity,
         "refused": answer.refused,
+        "answer_kind": answer.answer_kind,
         "guardrails": answer.guardrails,
         "unsupported_sentences": [asdict(u) for u in answer.unsupported_sentences],
     }

@@ -397,6 +397,7 @@ def ask(
                     "timings": answer.timings,
                     "cached": answer.cached,
                     "refused": answer.refused,
+                    "answer_kind": answer.answer_kind,
                     "guardrails": answer.guardrails,
                     "unsupported_sentences": [
                         {"sentence": u.sentence, "reason": u.reason} for u in answer.unsupported_sentences

@@ -438,6 +438,33 @@ class RetrievalSettings(BaseModel):
 
 
 class AnswerSettings(BaseModel):
+    mode: Literal["generate", "extract", "auto"] = Field(
+        default="auto",
+        description=(
+            "How an answer is composed: generate drafts it with the LLM (every sentence then verified), "
+            "extract delivers the sources' own best sentences with their citations (no LLM time), auto "
+            "extracts with the small shipped in-process model and generates with any other, falling back "
+            "to extraction when the LLM is overloaded (measured: docs/retrieval.md)."
+        ),
+    )
+    extract_max_chars: int = Field(
+        default=600, ge=100, le=4000, description="Length budget of an extractive answer, in characters."
+    )
+    min_extract_support: float = Field(
+        default=0.0,
+        ge=0.0,
+        description=(
+            "An extractive answer is a refusal when its best sentence's relevance to the question "
+            "(cosine plus half the share of the question's words it holds) is below this."
+        ),
+    )
+    refuse_unmentioned: bool = Field(
+        default=True,
+        description=(
+            "Refuse a question whose distinctive terms (names, identifiers, rare words) occur in no "
+            'document in scope, saying which ("The documents never mention SharePoint").'
+        ),
+    )
     unsupported: Literal["drop", "mark", "keep"] = Field(
         default="drop",
         description=(

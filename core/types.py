@@ -162,6 +162,12 @@ class UnsupportedSentence:
     reason: str
 
 
+# How an answer was composed: drafted by the LLM, extracted from the sources' own sentences, or a
+# refusal (nothing found, low confidence, terms the documents never mention, a guardrail, or a draft
+# no source supported).
+AnswerKind = Literal["generated", "extracted", "refusal"]
+
+
 @dataclass(slots=True)
 class Answer:
     """A generated answer with its citations, the sources it was given, and timings in ms.
@@ -187,3 +193,4 @@ class Answer:
     unsupported_citations: list[Citation] = field(default_factory=list)
     # Sentences of the draft no source supports: removed, marked or kept by ``answer.unsupported``.
     unsupported_sentences: list[UnsupportedSentence] = field(default_factory=list)
+    answer_kind: AnswerKind = "generated"

@@ -47,6 +47,11 @@ class Answered:
     model: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
+    # Sentences verification left out of the answer, with their reasons, and how it was composed.
+    unsupported_sentences: list[dict[str, Any]] = field(default_factory=list)
+    answer_kind: str = ""
+    # Each guardrail's verdict (why an answer was refused, the confidence and support scores).
+    guardrails: dict[str, str] = field(default_factory=dict)
 
 
 class Backend(Protocol):
@@ -103,6 +108,11 @@ class InProcessBackend:
             refused=result.refused,
             model=result.model,
             timings=dict(result.timings),
+            unsupported_sentences=[
+                {"sentence": u.sentence, "reason": u.reason} for u in result.unsupported_sentences
+            ],
+            answer_kind=result.answer_kind,
+            guardrails=dict(result.guardrails),
             usage=dict(result.usage),
         )
 
@@ -161,6 +171,9 @@ class RemoteBackend:
             model=str(body.get("model", "")),
             timings=dict(body.get("timings", {})),
             usage=dict(body.get("usage", {})),
+            unsupported_sentences=list(body.get("unsupported_sentences") or []),
+            answer_kind=str(body.get("answer_kind", "")),
+            guardrails=dict(body.get("guardrails") or {}),
         )
 
 
@@ -316,6 +329,9 @@ class Run:
             "model": answered.model,
             "citations": answered.citations,
             "unsupported_citations": answered.unsupported_citations,
+            "unsupported_sentences": answered.unsupported_sentences,
+            "answer_kind": answered.answer_kind,
+            "guardrails": answered.guardrails,
             "retrieved": [{k: v for k, v in p.items() if k != "text"} for p in answered.retrieved[:20]],
             "timings": {**answered.timings, "wall_ms": wall_ms},
             "usage": answered.usage,

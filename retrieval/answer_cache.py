@@ -110,6 +110,7 @@ def dump_answer(answer: Answer) -> bytes:
         "model": answer.model,
         "usage": answer.usage,
         "refused": answer.refused,
+        "answer_kind": answer.answer_kind,
         "unsupported_citations": [dataclasses.asdict(c) for c in answer.unsupported_citations],
         "unsupported_sentences": [dataclasses.asdict(u) for u in answer.unsupported_sentences],
         # The verdicts on the answer itself (groundedness, retrieval confidence); a hit adds the
@@ -128,6 +129,7 @@ def load_answer(raw: bytes) -> Answer:
         model=payload["model"],
         usage=payload.get("usage") or {},
         refused=payload.get("refused", False),
+        answer_kind=payload.get("answer_kind") or ("refusal" if payload.get("refused") else "generated"),
         unsupported_citations=[Citation(**c) for c in payload.get("unsupported_citations") or ()],
         unsupported_sentences=[UnsupportedSentence(**u) for u in payload.get("unsupported_sentences") or ()],
         guardrails=payload.get("guardrails") or {},

@@ -9,6 +9,7 @@ repeat each other, and delivered in source order within a character budget, each
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,25 +24,80 @@ class Candidate:
     source: int
     position: int
     text: str
+    # The code block a sentence ending in a colon introduces ("You ingest with one command:").
+    follow: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Extract:
-    """The composed answer and the sentences it is made of, in the order delivered."""
+    """The composed answer and the sentences it is made of, in the order delivered.
+
+    ``support`` is the best sentence's relevance (cosine plus weighted question-word share) and
+    ``coverage`` the share of the question's content words the chosen sentences hold: how well the
+    sources answer the question at all, the signal that refuses an extract (answer.min_extract_support).
+    """
 
     answer: str
     chosen: tuple[Candidate, ...]
+    support: float = 0.0
+    coverage: float = 0.0
+
+
+# A line that starts a Markdown block of its own (list item, heading, table row, fence, quote).
+_BLOCK_LINE = re.compile(r"\s*(?:[-*+]\s|\d+[.)]\s|#|\||```|~~~|>)")
+# A whole sentence ends in terminal punctuation (perhaps inside quotes, brackets or emphasis).
+_ENDS = re.compile(r"[.!?:;][\"'\u201d\u2019)\]`*_]*$")
+_LIST_ITEM = re.compile(r"(?:[-*+]|\d+[.)])\s+")
+_MARKERS = re.compile(r"\s*" + MARKER.pattern)
+
+
+def _unwrap(text: str) -> str:
+    """``text`` with each prose paragraph on one line, so that a sentence is not cut at a line break."""
+    lines: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        fence = line.lstrip().startswith(("```", "~~~"))
+        previous = lines[-1] if lines else ""
+        joins = (
+            not fenced
+            and not fence
+            and line.strip()
+            and previous.strip()
+            and not _BLOCK_LINE.match(line)
+            and not _BLOCK_LINE.match(previous)
+        )
+        if joins:
+            lines[-1] = f"{previous.rstrip()} {line.strip()}"
+        else:
+            lines.append(line)
+        fenced ^= fence
+    return "\n".join(lines)
 
 
 def candidates(sources: Sequence[str], *, min_words: int = 3) -> list[Candidate]:
-    """The prose sentences of each source (markers removed, headings and short ones skipped)."""
+    """The whole prose sentences of each source (markers removed; headings, fragments and short ones
+    skipped); one that ends in a colon brings the code block it introduces, or is skipped."""
     found: list[Candidate] = []
     for n, text in enumerate(sources, 1):
-        for position, sentence in enumerate(split_sentences(text)):
-            body = " ".join(MARKER.sub(" ", sentence.text).split())
+        units = split_sentences(_unwrap(text))
+        for position, sentence in enumerate(units):
+            body = " ".join(_MARKERS.sub("", sentence.text).split())
             if sentence.kind != "prose" or body.startswith("#") or len(body.split()) < min_words:
                 continue
-            found.append(Candidate(n, position, body))
+            if item := _LIST_ITEM.match(body):
+                # A list item stands alone only as a whole sentence of its own.
+                body = body[item.end() :]
+                if not body[:1].isupper() or not body.endswith((".", "!", "?")):
+                    continue
+            if not _ENDS.search(body):
+                continue
+            follow = ""
+            if body.endswith(":"):
+                after = units[position + 1] if position + 1 < len(units) else None
+                if after is None or after.kind != "code":
+                    continue
+                follow = after.text.strip()
+            found.append(Candidate(n, position, body, follow))
     return found
 
 
@@ -60,11 +116,14 @@ def extract_answer(
     term_weight: float = 0.5,
     diversity: float = 0.3,
     max_similar: float = 0.9,
+    min_relative: float = 0.6,
 ) -> Extract:
     """Pick sentences by MMR over cosine plus ``term_weight`` x question-word share, within ``max_chars``.
 
     A sentence whose cosine to one already picked reaches ``max_similar`` is a near-duplicate and
-    is left out whatever room is left: MMR alone only orders it later.
+    is left out whatever room is left: MMR alone only orders it later. So is one whose relevance is
+    below ``min_relative`` times the best's: room left is not a reason to add what the question did
+    not ask.
     """
     if len(found) != len(vectors):
         raise ValueError(f"{len(found)} candidates but {len(vectors)} vectors")
@@ -75,7 +134,8 @@ def extract_answer(
     ]
     chosen: list[int] = []
     used = 0
-    left = set(range(len(found)))
+    floor = min_relative * max(relevance, default=0.0)
+    left = {i for i in range(len(found)) if relevance[i] >= floor}
     while left:
 
         def score(i: int) -> float:
@@ -84,11 +144,25 @@ def extract_answer(
 
         best = max(sorted(left), key=score)
         left.discard(best)
-        size = len(found[best].text) + 5
+        size = len(found[best].text) + len(found[best].follow) + 5
         duplicate = any(_cosine(vectors[best], vectors[j]) >= max_similar for j in chosen)
         if duplicate or (chosen and used + size > max_chars):
             continue
         chosen.append(best)
         used += size
     picked = sorted((found[i] for i in chosen), key=lambda c: (c.source, c.position))
-    return Extract(" ".join(f"{c.text} [{c.source}]" for c in picked), tuple(picked))
+    held = set().union(*(content_words(c.text) for c in picked)) if picked else set()
+    coverage = len(asked & held) / len(asked) if asked else 1.0
+    support = max((relevance[i] for i in chosen), default=0.0)
+    return Extract(_compose(picked), tuple(picked), support=round(support, 4), coverage=round(coverage, 4))
+
+
+def _compose(picked: Sequence[Candidate]) -> str:
+    """The chosen sentences as one answer: each with its [n], a code block it introduces on its own lines."""
+    text = ""
+    for c in picked:
+        sentence = f"{c.text} [{c.source}]"
+        text = f"{text} {sentence}" if text and not text.endswith("\n") else text + sentence
+        if c.follow:
+            text += f"\n\n{c.follow}\n\n"
+    return text.strip()

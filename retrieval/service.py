@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,10 +15,12 @@ from sqlalchemy import select
 
 from core.components.llm import Message
 from core.db.models import CorpusRow
-from core.errors import InvalidInputError, NotFoundError
+from core.errors import InvalidInputError, NotFoundError, OverloadedError
 from core.resources import Resources
-from core.types import Answer, Citation, SearchFilter, SearchHit
+from core.types import Answer, AnswerKind, Citation, SearchFilter, SearchHit
 from retrieval import answer_cache
+from retrieval.corpus_terms import never_mentioned_text, unmentioned
+from retrieval.extractive import candidates, extract_answer
 from retrieval.followup import standalone_question
 from retrieval.guardrails import check_question, neutralise_sources
 from retrieval.prompt import build_messages, fit_sources
@@ -326,6 +328,11 @@ def _scope(resources: Resources, corpora: dict[str, Target], k: int, ask: Ask) -
             "citation_min_support": settings.retrieval.citation_min_support,
             # what verification does with an unsupported sentence
             "unsupported": settings.answer.unsupported,
+            # how the answer is composed, and whether never-mentioned terms refuse
+            "answer_mode": settings.answer.mode,
+            "extract_max_chars": settings.answer.extract_max_chars,
+            "min_extract_support": settings.answer.min_extract_support,
+            "refuse_unmentioned": settings.answer.refuse_unmentioned,
         },
     }
 
@@ -417,8 +424,20 @@ async def _prepare_in_scope(resources: Resources, ask: Ask, k: int, timings: dic
         sources, removed = neutralise_sources(sources)
         verdicts["source_injection"] = f"neutralised {removed} sentence(s)" if removed else "passed"
     refusal = None
+    if resources.settings.answer.refuse_unmentioned and sources:
+        start = time.perf_counter()
+        missing = await unmentioned(
+            resources.store,
+            resources.sparse,
+            query,
+            collections=[t.collection for t in corpora.values() if t.collection],
+            filter=ask.filter,
+        )
+        timings["corpus_terms_ms"] = _ms(start)
+        verdicts["corpus_terms"] = f"never mentioned: {', '.join(missing)}" if missing else "passed"
+        refusal = never_mentioned_text(missing) if missing else None
     threshold = resources.settings.retrieval.min_confidence
-    if threshold > 0 and sources:
+    if threshold > 0 and sources and refusal is None:
         start = time.perf_counter()
         vector = semantic[1] if semantic else await resources.embedder.embed_query(query)
         confidence = await retrieval_confidence(resources, vector, sources)
@@ -485,6 +504,7 @@ async def _refuse_unasked(resources: Resources, prepared: _Prepared, timings: di
         timings=timings,
         refused=True,
         guardrails=prepared.guardrails,
+        answer_kind="refusal",
     )
     await _save(resources, prepared, refusal)
     return refusal
@@ -498,6 +518,10 @@ LOW_CONFIDENCE_ANSWER = (
 UNSUPPORTED_ANSWER = (
     "The documents do not appear to contain an answer to this question: "
     "the answer drafted from them was not supported by the passages it cited."
+)
+NO_EXTRACT_ANSWER = (
+    "The documents do not appear to contain an answer to this question: "
+    "no sentence of the passages found comes close enough to it."
 )
 
 
@@ -532,22 +556,25 @@ async def _stream(
         yield CitationsEvent([])
         yield DoneEvent(refusal)
         return
-    llm = resources.llm
-    verifier = Verifier(
-        [hit.text for hit in prepared.sources],
-        question=prepared.query,
-        min_support=resources.settings.retrieval.citation_min_support,
-        policy=resources.settings.answer.unsupported,
-    )
-    start = time.perf_counter()
+    mode = _mode(resources)
+    kind: AnswerKind = "extracted" if mode == "extract" else "generated"
     reported: dict[str, int] = {}
-    pieces = llm.stream(
-        _messages(resources, ask, prepared.sources),
-        usage=reported,
-        max_tokens=ask.max_tokens,
-        temperature=ask.temperature,
-        stop=ask.stop,
-    )
+    overloaded: list[bool] = []
+    verifier = _verifier(resources, prepared)
+    start = time.perf_counter()
+    if kind == "extracted":
+        pieces = _once(_extracted(resources, prepared))
+    else:
+        pieces = resources.llm.stream(
+            _messages(resources, ask, prepared.sources),
+            usage=reported,
+            max_tokens=ask.max_tokens,
+            temperature=ask.temperature,
+            stop=ask.stop,
+        )
+        if mode == "auto":
+            # Under load the cheap answer: extraction costs no LLM time.
+            pieces = _unless_overloaded(pieces, lambda: _extracted(resources, prepared), overloaded)
     settled = False
     async for verdict in _verified(pieces, verifier):
         if verdict.shown is not None:
@@ -557,35 +584,106 @@ async def _stream(
             yield TokenEvent(verdict.shown, final=settled)
         elif verdict.reason is not None:
             yield SentenceRemovedEvent(verdict.sentence.text, verdict.reason)
-    timings["generate_ms"] = _ms(start)
+    if overloaded:
+        kind = "extracted"
+    timings["generate_ms" if kind == "generated" else "extract_ms"] = _ms(start)
     checked = verifier.result()
     prepared.guardrails["groundedness"] = checked.verdict
     refused = not checked.supported
+    refusal_text = UNSUPPORTED_ANSWER if kind == "generated" else NO_EXTRACT_ANSWER
     if refused:
         # The refusal is the first text the reader sees.
         timings.setdefault("first_token_ms", _ms(total))
-        yield RefusalEvent(UNSUPPORTED_ANSWER)
+        yield RefusalEvent(refusal_text)
     sources = prepared.sources
     citations = [] if refused else [Citation.from_hit(n, sources[n - 1]) for n in checked.cited]
     yield CitationsEvent(citations)
     timings["total_ms"] = _ms(total)
     # The server's own counts when it sends them (vLLM does); else both backends stream one token
     # per piece, so the count of pieces is the completion's length.
+    usage = reported or ({"completion_tokens": verifier.fed} if kind == "generated" else {})
     result = Answer(
-        UNSUPPORTED_ANSWER if refused else checked.text,
+        refusal_text if refused else checked.text,
         citations,
         prepared.hits,
-        llm.model,
+        resources.llm.model if kind == "generated" else EXTRACTIVE_MODEL,
         timings,
-        usage=reported or {"completion_tokens": verifier.fed},
+        usage=usage,
         refused=refused,
         guardrails=prepared.guardrails,
         unsupported_citations=[Citation.from_hit(n, sources[n - 1]) for n in checked.uncited],
         unsupported_sentences=checked.unsupported,
+        answer_kind="refusal" if refused else kind,
     )
     # Only a stream that ran to its end is cached: a client that left mid-way never gets here.
     await _save(resources, prepared, result)
     yield DoneEvent(result)
+
+
+# The model an extractive answer names: no LLM wrote it.
+EXTRACTIVE_MODEL = "extractive"
+# Sentences of the sources an extractive answer chooses from, at most (one embedding batch).
+_MAX_EXTRACT_CANDIDATES = 96
+
+
+def _mode(resources: Resources) -> str:
+    """``answer.mode``, with auto resolved for the LLM at hand: extract with the small shipped model."""
+    mode = resources.settings.answer.mode
+    if mode == "auto" and resources.llm.small:
+        return "extract"
+    return mode
+
+
+def _verifier(resources: Resources, prepared: _Prepared) -> Verifier:
+    return Verifier(
+        [hit.text for hit in prepared.sources],
+        question=prepared.query,
+        min_support=resources.settings.retrieval.citation_min_support,
+        policy=resources.settings.answer.unsupported,
+    )
+
+
+async def _extracted(resources: Resources, prepared: _Prepared) -> str:
+    """The extractive answer: the sources' sentences that best answer the question, each cited."""
+    found = candidates([hit.text for hit in prepared.sources])[:_MAX_EXTRACT_CANDIDATES]
+    if not found:
+        return ""
+    embedder = resources.embedder
+    query = prepared.semantic[1] if prepared.semantic else await embedder.embed_query(prepared.query)
+    vectors = await embedder.embed([c.text for c in found])
+    chosen = resources.settings.answer
+    extract = extract_answer(prepared.query, query, found, vectors, max_chars=chosen.extract_max_chars)
+    low = extract.support < chosen.min_extract_support
+    prepared.guardrails["extract_support"] = (
+        f"{extract.support:.3f} {'below' if low else 'at or above'} {chosen.min_extract_support}, "
+        f"covering {extract.coverage:.0%} of the question's words"
+    )
+    return "" if low else extract.answer
+
+
+async def _once(text: Awaitable[str]) -> AsyncIterator[str]:
+    """A whole text as a one-piece stream."""
+    yield await text
+
+
+async def _unless_overloaded(
+    pieces: AsyncIterator[str], fallback: Callable[[], Awaitable[str]], overloaded: list[bool]
+) -> AsyncIterator[str]:
+    """The LLM's pieces, or ``fallback``'s text when the LLM refuses the request as overloaded.
+
+    Only a refusal before the first piece switches: a generation under way is never mixed with another.
+    """
+    try:
+        first = await anext(pieces)
+    except StopAsyncIteration:
+        return
+    except OverloadedError:
+        overloaded.append(True)
+        yield await fallback()
+        return
+    yield first
+    async for piece in pieces:
+        yield piece
 
 
 async def _verified(pieces: AsyncIterator[str], verifier: Verifier) -> AsyncIterator[Verdict]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -72,6 +72,7 @@ _HEADING = re.compile(r"^\s*#{1,6}\s")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 # A sentence ends at a full stop (or ! or ?) before spacing, unless what follows is lower-case
 # ("PATH... to print", "e.g. a folder").
+_ENUMERATOR = re.compile(r"\s*\d{1,3}\.")
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s+(?![a-z])|\s*$)")
 _ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|no|fig)|\b[A-Za-z])\.$", re.IGNORECASE)
 _LEADING_MARKERS = re.compile(r"^((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)")
@@ -176,6 +177,9 @@ def _prose_sentences(line: str) -> list[tuple[int, str]]:
     for match in _SENTENCE_END.finditer(line):
         end = match.end()
         if any(a <= match.start() < b for a, b in code) or _ABBREVIATION.search(line[:end]):
+            continue
+        # "3." written inline starts an item ("... [2]. 3. Create a ..."): it is not a sentence.
+        if _ENUMERATOR.fullmatch(line[cuts[-1] : end]):
             continue
         cuts.append(end)
     cuts.append(len(line))
@@ -525,3 +529,20 @@ def verify(
     verifier.feed(draft)
     verifier.finish()
     return verifier.result()
+
+
+def unbacked_specifics(text: str, sources: Mapping[int, str]) -> list[tuple[str, str]]:
+    """Each delivered sentence of ``text`` with a specific that none of the sources it cites holds.
+
+    An audit of a delivered answer, as a reader would check it: ``sources`` maps a citation number
+    to its passage. A sentence citing nothing is checked against every source. Returns (sentence,
+    specific) pairs; empty when every specific of every sentence is in a source it cites.
+    """
+    held = {n: _Source.of(t) for n, t in sources.items()}
+    found: list[tuple[str, str]] = []
+    for sentence in split_sentences(text):
+        cited = [held[n] for n in marker_numbers(sentence.text) if n in held] or list(held.values())
+        for specific in specifics(sentence):
+            if not any(source.holds(specific) for source in cited):
+                found.append((sentence.text, specific.text))
+    return found

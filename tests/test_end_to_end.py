@@ -87,7 +87,7 @@ def test_ask_streams_text_then_citations(ingested: Path) -> None:
 
 def test_a_streamed_draft_its_sources_do_not_support_is_never_shown(ingested: Path) -> None:
     # Every word a sentence adds to the question must be in its source: SmolLM2's draft fails.
-    strict = {"LORE_RETRIEVAL__CITATION_MIN_SUPPORT": "1.0"}
+    strict = {"LORE_RETRIEVAL__CITATION_MIN_SUPPORT": "1.0", "LORE_ANSWER__MODE": "generate"}
     question = "Which HTTP header carries an API key?"
     streamed = lore("ask", question, data_dir=ingested, settings=strict)
     assert streamed.returncode == 0, streamed.stderr

@@ -43,6 +43,8 @@ class LLM(ABC):
     """Chat completion, whole or streamed."""
 
     model: str
+    # True for the shipped SmolLM2-135M: too small to draft reliably, so answer.mode=auto extracts.
+    small: bool = False
 
     @abstractmethod
     async def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Completion:
@@ -140,6 +142,7 @@ class LlamaCppLLM(LLM):
             raise ConfigurationError(f"LLM model file not found: {path}")
         self._settings = settings
         self.model = path.stem
+        self.small = not settings.model_path
         self._llama: Any = Llama(
             model_path=str(path),
             n_ctx=settings.context_tokens,

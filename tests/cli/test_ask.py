@@ -40,7 +40,7 @@ def test_ask_prints_the_verified_sentences_and_names_what_it_removed(settings: S
     assert "The Alpha widget is blue [1]." in streamed.stdout
     assert "--print-table" not in streamed.stdout
     assert "removed a sentence: `--print-table` is in no source" in streamed.stderr
-    as_json = CliRunner().invoke(app, ["ask", "What colour is the Alpha widget, as JSON?", "--json"])
+    as_json = CliRunner().invoke(app, ["ask", "What colour is the Alpha widget, exactly?", "--json"])
     answer = json.loads(as_json.stdout.strip().splitlines()[-1])
     assert answer["answer"] == "The Alpha widget is blue [1]." and answer["refused"] is False
     assert answer["unsupported_sentences"] == [

@@ -29,10 +29,9 @@ def _lore(*args: str, data_dir: Path, **env_extra: str) -> subprocess.CompletedP
 
 
 def test_eval_run_writes_results_junit_and_html(tmp_path: Path) -> None:
-    # short answers keep the run quick; retrieval metrics do not depend on them
+    # The shipped small model: answer.mode=auto extracts, so the run costs no LLM time.
     done = _lore(
-        "eval", "run", "data/evals/sample.yaml", "--out", str(tmp_path / "out"),
-        data_dir=tmp_path / "lore", LORE_LLM__MAX_TOKENS="24",
+        "eval", "run", "data/evals/sample.yaml", "--out", str(tmp_path / "out"), data_dir=tmp_path / "lore"
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -43,8 +42,9 @@ def test_eval_run_writes_results_junit_and_html(tmp_path: Path) -> None:
     # the sample corpus is small and its questions specific: retrieval should find nearly all
     assert metrics["hit@4"] >= 0.8
     assert 0 < metrics["mrr"] <= 1
-    assert metrics["latency_p50_ms"] > 0 and metrics["tokens_out"] > 0
+    assert metrics["latency_p50_ms"] > 0
     case = results["cases"][0]
+    assert case["answer_kind"] == "extracted" and case["citations"] and not case["usage"]
     assert {"question", "answer", "citations", "retrieved", "metrics", "timings", "usage"} <= set(case)
     assert summary["ingest"]["documents_new"] == 10
     assert (tmp_path / "out" / "junit.xml").read_text().startswith("<?xml")

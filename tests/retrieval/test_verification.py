@@ -245,3 +245,27 @@ def test_the_policy_drops_marks_or_keeps_an_unsupported_sentence(
     result = verify(draft, [WARRANTY], min_support=0.5, policy=policy)  # type: ignore[arg-type]
     assert result.text == text and result.verdict == verdict
     assert [u.reason for u in result.unsupported] == ["`Mars` is in no source"]
+
+
+def test_the_audit_names_a_delivered_specific_its_cited_source_lacks() -> None:
+    from retrieval.verification import unbacked_specifics
+
+    sources = {1: "Run `lore ingest PATH` to load files.", 2: "Pass --print-table to weigh it."}
+    assert unbacked_specifics("Run `lore ingest PATH` [1].", sources) == []
+    assert unbacked_specifics("Pass --print-table [1].", sources) == [
+        ("Pass --print-table [1].", "--print-table")
+    ]
+    assert unbacked_specifics("Pass --print-table.", sources) == []
+
+
+def test_an_inline_enumerator_starts_an_item_and_is_not_a_sentence_of_its_own() -> None:
+    from retrieval.verification import split_sentences, unbacked_specifics
+
+    text = "Use mo.ui.array to group them [1]. 3. Create a dictionary of elements [1]."
+    assert [s.text for s in split_sentences(text)] == [
+        "Use mo.ui.array to group them [1].",
+        "3. Create a dictionary of elements [1].",
+    ]
+    assert (
+        unbacked_specifics(text, {1: "Use mo.ui.array to group them. Create a dictionary of elements."}) == []
+    )
