@@ -32,9 +32,19 @@ from core.types import SearchFilter, SparseVector
 # unanswerable ones' are 2.96 and below (docs/retrieval.md).
 COMMON_ZIPF = 3.0
 
-_WORD = re.compile(r"[A-Za-z0-9][\w.+#/-]*[\w+#]|[A-Za-z0-9]")
+_WORD = re.compile(r"(?:(?<![\w-])--?(?=[A-Za-z]))?[A-Za-z0-9][\w.+#/-]*[\w+#]|[A-Za-z0-9]")
 # Identifier or version shapes: digits, snake_case, dotted names, paths, flags, CamelCase.
 _IDENTIFIER = re.compile(r"\d|_|\w\.\w|/|^-|[a-z][A-Z]")
+# What joins the words of a compound term: a dot, an underscore, a dash, a slash or a space.
+_JOINED = re.compile(r"\w[._/ -]+\w|^-")
+# A name and the number that makes it one thing: "PEP 695", "Python 3.13", "RFC 9110".
+_LETTER = re.compile(r"[A-Za-z]")
+# Documentation pages often render a qualified name in pieces ("functools. cache").
+_SPACED_DOT = re.compile(r"(?<=\w)\s*\.\s*(?=\w)")
+_NAMED_NUMBER = re.compile(r"\b[A-Z][A-Za-z]+ \d+(?:\.\d+)*\b")
+# Chunks read for each compound term whose words all occur: the best BM25 matches for its words
+# hold the term itself if any chunk does.
+PHRASE_CHUNKS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,16 @@ class Term:
 
     text: str
     indices: tuple[int, ...]
+
+    @property
+    def compound(self) -> bool:
+        """Whether the term is several words written as one (``requests.Session``, ``--disable-gil``,
+        ``PEP 695``): each word may occur in the documents while the term itself does not."""
+        return (
+            len(self.indices) > 1
+            and bool(_JOINED.search(self.text))
+            and _LETTER.search(self.text) is not None
+        )
 
 
 def question_words(question: str) -> list[tuple[str, bool]]:
@@ -62,7 +82,9 @@ def is_distinctive(word: str, *, opens_sentence: bool, zipf: Callable[[str], flo
         return True
     if word[:1].isupper() and not opens_sentence:
         return True
-    return zipf(word.lower()) < COMMON_ZIPF
+    # A hyphenated compound is as specific as its rarest part ("disable-gil").
+    parts = [part for part in word.lower().split("-") if part]
+    return min(zipf(part) for part in parts) < COMMON_ZIPF if parts else False
 
 
 def distinctive_terms(
@@ -74,7 +96,31 @@ def distinctive_terms(
         indices = tuple(sorted(set(encode(word))))
         if indices and indices not in terms and is_distinctive(word, opens_sentence=opens, zipf=zipf):
             terms[indices] = Term(word, indices)
+    for match in _NAMED_NUMBER.finditer(question):
+        indices = tuple(sorted(set(encode(match.group()))))
+        if len(indices) > 1 and indices not in terms:
+            terms[indices] = Term(match.group(), indices)
     return list(terms.values())
+
+
+def _folded(text: str) -> str:
+    return _SPACED_DOT.sub(".", " ".join(text.lower().split()))
+
+
+def _phrase(term: str) -> re.Pattern[str]:
+    """``term`` as a text would hold it: case folded, not part of a longer identifier. A name
+    qualified further than documentation writes it (``asyncio.Queue.get_nowait``, listed under its
+    class as ``Queue.get_nowait``) is looked for by its last two parts."""
+    folded = _folded(term)
+    if folded.count(".") >= 2 and not any(c.isdigit() for c in folded):
+        folded = ".".join(folded.split(".")[-2:])
+    return re.compile(rf"(?<![\w-]){re.escape(folded)}(?![\w-])")
+
+
+def holds_phrase(texts: Iterable[str], term: str) -> bool:
+    """Whether one of ``texts`` holds ``term`` itself (not only its words apart)."""
+    pattern = _phrase(term)
+    return any(pattern.search(_folded(text)) for text in texts)
 
 
 @lru_cache(maxsize=65536)
@@ -109,7 +155,27 @@ async def unmentioned(
         )
     )
     present = {i for n, i in enumerate(indices) if any(found[n * len(names) : (n + 1) * len(names)])}
-    return [t.text for t in terms if not set(t.indices) <= present]
+    missing = [t for t in terms if not set(t.indices) <= present]
+    # A compound term whose words all occur: is the term itself in the chunks that best match them?
+    compounds = [t for t in terms if t.compound and t not in missing]
+    matches = await asyncio.gather(
+        *(
+            store.search(
+                name,
+                dense=None,
+                sparse=SparseVector(indices=list(t.indices), values=[1.0] * len(t.indices)),
+                k=PHRASE_CHUNKS,
+                filter=filter,
+            )
+            for t in compounds
+            for name in names
+        )
+    )
+    for n, term in enumerate(compounds):
+        hits = [hit for ranking in matches[n * len(names) : (n + 1) * len(names)] for hit in ranking]
+        if not holds_phrase((hit.text for hit in hits), term.text):
+            missing.append(term)
+    return [t.text for t in terms if t in missing]
 
 
 def never_mentioned_text(terms: Sequence[str]) -> str:

@@ -4,6 +4,7 @@ corpora they may read."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
@@ -22,14 +23,16 @@ from api.corpora.schemas import (
     UploadAccepted,
     UploadedFile,
 )
-from api.corpora.uploads import MAX_FILES, receive_files, upload_dir
+from api.corpora.uploads import MAX_FILES, SavedFile, receive_files, remove_saved, upload_dir
 from api.dependencies import ResourcesDep
 from api.job_runner import JobRunnerDep, RunningJob
 from api.ops.ratelimit import AdminRateLimit, IngestRateLimit, QueryRateLimit
 from api.schemas import ErrorResponse
 from core import ids
-from core.errors import ConfigurationError, ConflictError, InvalidInputError
+from core.errors import ConfigurationError, ConflictError, InvalidInputError, NotFoundError
+from core.resources import Resources
 from ingestion.crawl import crawl
+from ingestion.jobs import get_document, get_job
 from ingestion.pipeline import Source, ingest_sources
 from ingestion.queued import enqueue_sources
 from ingestion.reindex import check_can_reindex, reindex_corpus
@@ -168,11 +171,17 @@ async def upload_documents(
             for f, src in zip(files, sources, strict=True)
         ]
         job_id = await enqueue_sources(resources, queued, corpus=corpus.name, kind="upload")
+        await remove_saved(f.path for f in files)
         accepted = _link(job_id, response) | {"corpus": corpus.name, "kind": "upload", "state": "queued"}
     else:
 
         async def run(job_id: str) -> object:
-            return await ingest_sources(resources, sources, corpus=corpus.name, kind="upload", job_id=job_id)
+            try:
+                return await ingest_sources(
+                    resources, sources, corpus=corpus.name, kind="upload", job_id=job_id
+                )
+            finally:
+                await remove_saved(await _not_held(resources, corpus.name, job_id, files, sources))
 
         job = runner.start(
             run, corpus=corpus.name, corpus_id=corpus.id, kind="upload", documents_total=len(sources)
@@ -185,6 +194,23 @@ async def upload_documents(
             for f, src in zip(files, sources, strict=True)
         ],
     )
+
+
+async def _not_held(
+    resources: Resources, corpus: str, job_id: str, files: list[SavedFile], sources: list[Source]
+) -> list[Path]:
+    """The uploaded files of ``job_id`` whose document failed or was never recorded."""
+    failed = {f["source"] for f in (await get_job(resources.sessions, job_id))["failures"]}
+    gone = []
+    for saved, src in zip(files, sources, strict=True):
+        if src.source in failed:
+            gone.append(saved.path)
+            continue
+        try:
+            await get_document(resources.sessions, ids.document_id(corpus, src.source))
+        except NotFoundError:
+            gone.append(saved.path)
+    return gone
 
 
 @router.post(

@@ -3,7 +3,9 @@
 Each file streams into a hidden temporary file beside its final name, counted against the size limit
 as it comes; only once the whole body has arrived do the files take their names (``os.replace``).
 A refused or broken upload so leaves nothing behind, and uploading a name again replaces that file
-(and so that document, whose ID derives from the path).
+(and so that document, whose ID derives from the path). A file whose document then fails to ingest
+is removed too (:func:`remove_saved`), and so is every file of a queued upload once its bytes are
+on the job: only the documents Lore holds keep a file here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import os
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -181,6 +183,12 @@ class _Receiver:
             if part.file is not None and not part.closed:
                 part.file.close()
             part.temp.unlink(missing_ok=True)
+
+
+async def remove_saved(paths: Iterable[Path]) -> None:
+    """Delete saved upload files: their documents failed, or their bytes travel with a queued job."""
+    for path in paths:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
 
 
 def _open_new(path: Path) -> BinaryIO:

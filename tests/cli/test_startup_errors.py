@@ -53,3 +53,14 @@ def test_ingest_fails_a_missing_path_alone_and_exits_1(tmp_path: Path) -> None:
     assert summary["failures"] == [
         {"source": str(missing.resolve()), "error": f"no such file or directory: {missing}"}
     ]
+
+
+def test_a_queue_redis_on_a_closed_port_stops_serve_and_worker_with_one_error_line(tmp_path: Path) -> None:
+    env = lore_env(tmp_path / "lore", queue__redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    for args in (("serve", "--port", str(free_port())), ("worker",)):
+        done = lore(env, *args)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "Application startup failed" not in done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: cannot reach the job queue's Redis at 127.0.0.1:"), done.stderr
+        assert "(LORE_QUEUE__REDIS_URL)" in last and "unset LORE_QUEUE__REDIS_URL" in last

@@ -51,10 +51,12 @@ def test_question_words_know_which_word_opens_a_sentence() -> None:
         ("Which", True, False),
         ("install", False, False),
         ("velociraptor", False, True),
+        ("disable-gil", False, True),
+        ("follow-up", False, False),
     ],
 )
 def test_names_identifiers_and_rare_words_are_distinctive(word: str, opens: bool, distinctive: bool) -> None:
-    zipf = zipf_of({"velociraptor": 2.3, "which": 7.0, "install": 4.5})
+    zipf = zipf_of({"velociraptor": 2.3, "which": 7.0, "install": 4.5, "gil": 2.0})
     assert is_distinctive(word, opens_sentence=opens, zipf=zipf) is distinctive
 
 
@@ -91,6 +93,8 @@ async def store(
     backend = await open_vector_store(settings_factory(**overrides))
     for corpus, source, texts in (
         ("handbook", "a.md", ["Lore ingests PDF files with lore ingest.", "Use --queue with Redis."]),
+        ("handbook", "d.md", ["@ functools. cache ( user_function ) wraps a function.", "Read PEP 8 first."]),
+        ("handbook", "e.md", ["The requests sent by a session are logged.", "PEP drafts: 695 pages."]),
         ("handbook", "b.md", ["SharePoint is mentioned only in the secret draft."]),
         ("secret", "c.md", ["The Velociraptor project ships next year."]),
     ):
@@ -131,3 +135,19 @@ async def test_nothing_to_check_reports_nothing(store: VectorStore) -> None:
         await unmentioned(store, encoder, "what is it?", collections=[collection_name("handbook", 1)]) == []
     )
     assert await unmentioned(store, encoder, "Confluence?", collections=[]) == []
+
+
+async def test_a_compound_term_must_occur_as_written_not_only_its_words_apart(store: VectorStore) -> None:
+    handbook = [collection_name("handbook", 1)]
+    zipf = zipf_of({})
+
+    async def missing(question: str) -> list[str]:
+        return await unmentioned(store, encoder, question, collections=handbook, zipf=zipf)
+
+    # "requests" and "session" both occur, "requests.Session" nowhere; "PEP 695" only as words apart.
+    assert await missing("What does requests.Session do?") == ["requests.Session"]
+    assert await missing("What did PEP 695 add?") == ["PEP 695"]
+    # A qualified name rendered in pieces ("functools. cache") is the name; PEP 8 is written so.
+    assert await missing("What does functools.cache do?") == []
+    assert await missing("What does PEP 8 say?") == []
+    assert await missing("What does --queue do?") == []

@@ -143,6 +143,18 @@ async def test_deleting_an_uploaded_document_deletes_its_file_and_a_corpus_its_f
     assert not uploads(lore, corpus_id).exists()
 
 
+async def test_a_file_whose_document_fails_is_not_kept_in_the_upload_folder(lore: Lore) -> None:
+    corpus_id = await lore.new_corpus("half-failed")
+    binary = bytes(range(256)) * 40
+
+    accepted = (await lore.upload(corpus_id, [("widgets.md", WIDGETS), ("junk.md", binary)])).json()
+    job = await lore.finished(accepted["id"])
+
+    assert (job["documents_new"], job["documents_failed"]) == (1, 1)
+    assert [f["source"].rsplit("/", 1)[-1] for f in job["failures"]] == ["junk.md"]
+    assert [p.name for p in uploads(lore, corpus_id).iterdir()] == ["widgets.md"]
+
+
 async def test_with_a_queue_an_upload_is_queued_with_its_bytes_for_a_worker(
     lore: Lore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,9 +173,9 @@ async def test_with_a_queue_an_upload_is_queued_with_its_bytes_for_a_worker(
     accepted = response.json()
     assert accepted["state"] == "queued" and enqueued == [accepted["id"]]
     assert (await lore.job(accepted["id"]))["state"] == "queued"
-    # A worker elsewhere needs no access to this server's upload folder.
-    for path in uploads(lore, corpus_id).iterdir():
-        path.unlink()
+    # The bytes travel with the job: the upload folder keeps no copy, and a worker elsewhere
+    # needs no access to it.
+    assert list(uploads(lore, corpus_id).iterdir()) == []
     assert await run_queued_job(lore.resources, accepted["id"]) == "succeeded"
     job = await lore.job(accepted["id"])
     assert (job["state"], job["documents_new"]) == ("succeeded", 1)
