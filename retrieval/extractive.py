@@ -27,6 +27,12 @@ class Candidate:
     # The code block a sentence ending in a colon introduces ("You ingest with one command:").
     follow: str = ""
 
+    @property
+    def scored(self) -> str:
+        """What the question is compared with: the sentence and the code it brings, fences left out."""
+        code = [line for line in self.follow.split("\n") if not line.lstrip().startswith(("```", "~~~"))]
+        return " ".join([self.text, *code]).strip()
+
 
 @dataclass(frozen=True, slots=True)
 class Extract:
@@ -48,6 +54,8 @@ _BLOCK_LINE = re.compile(r"\s*(?:[-*+]\s|\d+[.)]\s|#|\||```|~~~|>)")
 # A whole sentence ends in terminal punctuation (perhaps inside quotes, brackets or emphasis).
 _ENDS = re.compile(r"[.!?:;][\"'\u201d\u2019)\]`*_]*$")
 _LIST_ITEM = re.compile(r"(?:[-*+]|\d+[.)])\s+")
+# "How do I ...", "How can we ...", "How to ...": a question answered by a procedure.
+_HOW = re.compile(r"\s*how\s+(?:do|does|can|could|should|would|to)\b", re.IGNORECASE)
 _MARKERS = re.compile(r"\s*" + MARKER.pattern)
 
 
@@ -117,19 +125,24 @@ def extract_answer(
     diversity: float = 0.3,
     max_similar: float = 0.9,
     min_relative: float = 0.6,
+    procedure_weight: float = 0.25,
 ) -> Extract:
     """Pick sentences by MMR over cosine plus ``term_weight`` x question-word share, within ``max_chars``.
 
     A sentence whose cosine to one already picked reaches ``max_similar`` is a near-duplicate and
     is left out whatever room is left: MMR alone only orders it later. So is one whose relevance is
     below ``min_relative`` times the best's: room left is not a reason to add what the question did
-    not ask.
+    not ask. A question asking how to do something is answered by a procedure: a sentence that
+    brings the code it introduces gains ``procedure_weight``.
     """
     if len(found) != len(vectors):
         raise ValueError(f"{len(found)} candidates but {len(vectors)} vectors")
     asked = content_words(question)
+    how = _HOW.match(question) is not None
     relevance = [
-        _cosine(query, v) + term_weight * (len(asked & content_words(c.text)) / len(asked) if asked else 0.0)
+        _cosine(query, v)
+        + term_weight * (len(asked & content_words(c.scored)) / len(asked) if asked else 0.0)
+        + (procedure_weight if how and c.follow else 0.0)
         for c, v in zip(found, vectors, strict=True)
     ]
     chosen: list[int] = []

@@ -650,7 +650,7 @@ async def _extracted(resources: Resources, prepared: _Prepared) -> str:
         return ""
     embedder = resources.embedder
     query = prepared.semantic[1] if prepared.semantic else await embedder.embed_query(prepared.query)
-    vectors = await embedder.embed([c.text for c in found])
+    vectors = await embedder.embed([c.scored for c in found])
     chosen = resources.settings.answer
     extract = extract_answer(prepared.query, query, found, vectors, max_chars=chosen.extract_max_chars)
     low = extract.support < chosen.min_extract_support

@@ -61,3 +61,17 @@ def test_mismatched_vectors_are_refused_and_zero_vectors_score_zero() -> None:
     else:
         raise AssertionError("a missing vector was accepted")
     assert extract_answer("", [0.0], found, [[0.0]]).answer == "Widgets are cleaned weekly. [1]"
+
+
+def test_a_how_question_prefers_the_sentence_that_brings_its_command() -> None:
+    found = [
+        Candidate(1, 0, "Loading puts files into a corpus."),
+        Candidate(1, 1, "You ingest with one command:", "```bash\nlore ingest PATH\n```"),
+    ]
+    vectors = [[0.8, 0.6], [0.75, 0.66]]
+
+    def first(question: str) -> str:
+        return extract_answer(question, [1.0, 0.0], found, vectors, max_chars=10).chosen[0].text
+
+    assert first("How do I ingest documents?") == "You ingest with one command:"
+    assert first("What puts files into a corpus?") == "Loading puts files into a corpus."
