@@ -3,6 +3,10 @@
 A job is enqueued ``workers_per_job`` times, each copy under its own arq ID, so as many workers
 can share it; what keeps two of them off one document is the claim in the database, not the
 queue (see :mod:`ingestion.queued`). A copy that finds nothing left to claim returns at once.
+
+A copy that fails for want of a backend (the database restarting, the store gone: a
+:class:`~core.errors.BackendError`, or a connection refused) is run again after a pause, up to
+:data:`MAX_TRIES` times: it joins its job again and takes over the documents whose claims lapsed.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.worker import Worker, func
+from arq.worker import Retry, Worker, func
 
+from core.db.engine import is_database_unavailable
+from core.errors import BackendError
 from core.settings import QueueSettings
 
 log = logging.getLogger("lore.queue")
@@ -25,6 +31,11 @@ INGEST_TASK = "ingest_job"
 
 # How often a worker writes its health key (which lives a second longer).
 HEALTH_INTERVAL_S = 30
+
+# Runs of one queued copy that failed for want of a backend, at most; the pause before the next
+# doubles from 2 s to at most 30 s, so the tries span about three minutes of outage.
+MAX_TRIES = 10
+MAX_RETRY_DEFER_S = 30.0
 
 # What a worker runs for one queued copy of a job: (job ID) -> the job's state as it left it.
 JobHandler = Callable[[str], Awaitable[str]]
@@ -71,10 +82,25 @@ async def run_worker(
     assert settings.redis_url is not None
 
     async def ingest_job(ctx: dict[str, Any], job_id: str) -> str:
-        return await handler(job_id)
+        try:
+            return await handler(job_id)
+        except Exception as exc:
+            tries = int(ctx.get("job_try", 1))
+            if not (isinstance(exc, BackendError) or is_database_unavailable(exc)) or tries >= MAX_TRIES:
+                raise
+            defer = min(MAX_RETRY_DEFER_S, 2.0**tries)
+            log.warning(
+                "job %s stopped (%s): trying again in %.0f s (try %d of %d)",
+                job_id,
+                exc,
+                defer,
+                tries,
+                MAX_TRIES,
+            )
+            raise Retry(defer=defer) from exc
 
     worker = Worker(
-        functions=[func(ingest_job, name=INGEST_TASK, timeout=settings.job_timeout_s)],
+        functions=[func(ingest_job, name=INGEST_TASK, timeout=settings.job_timeout_s, max_tries=MAX_TRIES)],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         queue_name=settings.name,
         max_jobs=settings.jobs_per_worker,
