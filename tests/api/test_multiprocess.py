@@ -66,6 +66,8 @@ def shared(fresh_postgres_url: str, redis_url: str) -> dict[str, str]:
         "rate_limit__query_burst": str(BURST),
         "rate_limit__query_per_minute": "0.001",
         "llm__max_tokens": "12",
+        # Each run's question carries a random tag no document mentions: the cache is under test here.
+        "answer__refuse_unmentioned": "false",
         # The exact-match cache is under test; a semantic hit on an earlier run's question would hide it.
         "cache__semantic": "false",
         "auth__jwt_keys": JWT_KEYS,
