@@ -20,6 +20,7 @@ from core.components.embedding import Embedder, canonical_model_name
 from core.components.llm import LLM, open_llm
 from core.components.outage import ErrorHook
 from core.components.queue import JobQueue
+from core.components.reranker import Reranker, open_reranker
 from core.components.semantic_cache import SemanticIndex, open_semantic_index
 from core.components.vectorstore import Bm25Encoder, VectorStore, open_vector_store
 from core.db.engine import open_engine, session_factory
@@ -45,6 +46,17 @@ class Resources:
     searches: ActiveSearches = field(default_factory=ActiveSearches)
     _embedders: dict[str, Embedder] = field(default_factory=dict)
     _embedders_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _reranker: Reranker | None = None
+    _reranker_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def reranker(self) -> Reranker | None:
+        """The reranker ``retrieval.reranker`` names, opened on first use (None: reranking is off)."""
+        if self.settings.retrieval.reranker == "none":
+            return None
+        async with self._reranker_lock:
+            if self._reranker is None:
+                self._reranker = await asyncio.to_thread(open_reranker, self.settings.retrieval)
+            return self._reranker
 
     @property
     def llm(self) -> LLM:
@@ -125,6 +137,12 @@ async def open_resources(
                 await resources._llm.close()
 
         stack.push_async_callback(_close_llm)
+
+        async def _close_reranker() -> None:
+            if resources._reranker is not None:
+                await resources._reranker.close()
+
+        stack.push_async_callback(_close_reranker)
         yield resources
 
 

@@ -435,6 +435,28 @@ class RetrievalSettings(BaseModel):
             "unusable); concatenate: the last user turns are prepended; off: searched as asked."
         ),
     )
+    reranker: Literal["none", "cross-encoder", "endpoint"] = Field(
+        default="none",
+        description=(
+            "Rerank the fused candidates before diversification: none, a local sentence-transformers "
+            "cross-encoder (reranker_model is its folder, loaded offline) or vLLM's rerank API "
+            "(reranker_url, reranker_model). On failure or timeout the fused order is kept "
+            "(docs/retrieval.md)."
+        ),
+    )
+    reranker_model: str | None = Field(
+        default=None, description="The cross-encoder's local folder, or the model name the endpoint serves."
+    )
+    reranker_url: str | None = Field(
+        default=None, description="Base URL of the rerank endpoint (POST {url}/v1/rerank), for endpoint."
+    )
+    reranker_api_key: SecretStr | None = Field(default=None, description="API key for the rerank endpoint.")
+    reranker_timeout_s: float = Field(
+        default=2.0, gt=0, description="Longest wait for the reranker; past it the fused order is kept."
+    )
+    rerank_candidates: int = Field(
+        default=30, ge=1, le=200, description="Fused candidates the reranker scores (best first)."
+    )
 
 
 class AnswerSettings(BaseModel):

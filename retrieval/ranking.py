@@ -1,10 +1,13 @@
-"""Ranking of search hits across collections: merging by score and collapsing repeats (pure)."""
+"""Ranking of search hits across collections: merging by score, reranking and collapsing repeats."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 from collections.abc import Sequence
 
+from core.components.reranker import Reranker
 from core.types import SearchHit
 
 # Two chunks of one document whose word trigrams overlap this much (share of the smaller one's)
@@ -67,3 +70,25 @@ def diversify(hits: Sequence[SearchHit], *, k: int, max_per_document: int) -> li
         earlier.append(grams)
         taken.append(hit)
     return taken
+
+
+async def rerank_hits(
+    reranker: Reranker, query: str, hits: Sequence[SearchHit], *, candidates: int, timeout_s: float
+) -> tuple[list[SearchHit], str]:
+    """The first ``candidates`` hits in the reranker's order, the rest after them, and a verdict.
+
+    A reranked hit's score is the reranker's. When the reranker fails or takes longer than
+    ``timeout_s``, the hits keep their fused order and scores, and the verdict says why.
+    """
+    head, tail = list(hits[:candidates]), list(hits[candidates:])
+    try:
+        scores = await asyncio.wait_for(reranker.rerank(query, [h.text for h in head]), timeout_s)
+    except TimeoutError:
+        return list(hits), f"fallback: fused order (no answer within {timeout_s} s)"
+    except Exception as exc:  # any backend failure: the fused order is still a good answer
+        return list(hits), f"fallback: fused order ({type(exc).__name__})"
+    ranked = sorted(
+        (dataclasses.replace(h, score=s) for h, s in zip(head, scores, strict=True)),
+        key=lambda h: (-h.score, h.chunk_id),
+    )
+    return ranked + tail, f"reranked {len(head)} candidate(s) with {reranker.name}"

@@ -24,7 +24,7 @@ from retrieval.extractive import candidates, extract_answer
 from retrieval.followup import standalone_question
 from retrieval.guardrails import check_question, neutralise_sources
 from retrieval.prompt import build_messages, fit_sources
-from retrieval.ranking import diversify, merge_hits
+from retrieval.ranking import diversify, merge_hits, rerank_hits
 from retrieval.verification import Verdict, Verifier, sentences
 
 # Characters of source text per prompt token is about 4 for English; keep a margin.
@@ -191,6 +191,7 @@ async def search_targets(
     timings: dict[str, float],
     embedded: Mapping[str, list[float]] | None = None,
     filter: SearchFilter | None = None,
+    verdicts: dict[str, str] | None = None,
 ) -> list[SearchHit]:
     """:func:`search` over corpora already resolved: the caller registered the search with
     ``resources.searches`` before it read their pointers (``targets``), and holds it until this returns.
@@ -201,6 +202,9 @@ async def search_targets(
     # More candidates than k, so the chunks that collapsing and the per-document cap drop do
     # not leave fewer than k results.
     candidates = k * _CANDIDATES_PER_RESULT
+    reranker = await resources.reranker()
+    if reranker is not None:
+        candidates = max(candidates, settings.rerank_candidates)
     serving = {t.collection: t.model for t in targets if t.collection}
     start = time.perf_counter()
     dense: dict[str, list[float]] = {}
@@ -230,6 +234,18 @@ async def search_targets(
     )
     timings["search_ms"] = _ms(start)
     merged = merge_hits(rankings, candidates)
+    if reranker is not None and merged:
+        start = time.perf_counter()
+        merged, verdict = await rerank_hits(
+            reranker,
+            question,
+            merged,
+            candidates=settings.rerank_candidates,
+            timeout_s=settings.reranker_timeout_s,
+        )
+        timings["rerank_ms"] = _ms(start)
+        if verdicts is not None:
+            verdicts["reranker"] = verdict
     return diversify(merged, k=k, max_per_document=settings.max_chunks_per_document)
 
 
@@ -309,13 +325,20 @@ def _scope(resources: Resources, corpora: dict[str, Target], k: int, ask: Ask) -
     chosen = ask.filter
     # Stop sequences are named only when set, so the keys of answers without them stay as they were.
     stop = {"stop": list(ask.stop)} if ask.stop else {}
+    reranked = (
+        ""
+        if retrieval.reranker == "none"
+        else f"+rerank:{retrieval.reranker}:{retrieval.reranker_model}:{retrieval.rerank_candidates}"
+    )
     return {
         "corpora": {name: target.version for name, target in corpora.items()},
         # Different documents, different answer: a filtered question has its own cache entries.
         "filter": chosen.key() if chosen else None,
         "k": k,
         # how the chunks were found: a hybrid search's fusion decides which
-        "mode": retrieval.mode if retrieval.mode != "hybrid" else f"hybrid:{retrieval.fusion}",
+        # and a reranker changes which become sources, and in what order (named only when on, so
+        # the keys of answers without one stay as they were)
+        "mode": (retrieval.mode if retrieval.mode != "hybrid" else f"hybrid:{retrieval.fusion}") + reranked,
         # A corpus's model changes only with its version (a re-index's switch); named for clarity.
         "embedding_model": ",".join(sorted({target.model for target in corpora.values()})),
         "llm_model": resources.llm.model,
@@ -415,11 +438,19 @@ async def _prepare_in_scope(resources: Resources, ask: Ask, k: int, timings: dic
         timings["rewrite_ms"] = _ms(start)
     # The semantic cache's lookup (first questions only: query is the question) embedded it already.
     embedded = {resources.embedder.model_name: semantic[1]} if semantic else None
+    reranked: dict[str, str] = {}
     hits = await search_targets(
-        resources, query, targets=corpora.values(), k=k, timings=timings, embedded=embedded, filter=ask.filter
+        resources,
+        query,
+        targets=corpora.values(),
+        k=k,
+        timings=timings,
+        embedded=embedded,
+        filter=ask.filter,
+        verdicts=reranked,
     )
     sources = fit_sources(hits, max_chars=max_source_chars(resources))
-    verdicts = dict(check.verdicts)
+    verdicts = {**check.verdicts, **reranked}
     if guards.source_injection:
         sources, removed = neutralise_sources(sources)
         verdicts["source_injection"] = f"neutralised {removed} sentence(s)" if removed else "passed"
