@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from api.auth.oidc import install_oidc
 from api.auth.routes import install_auth
 from api.background import BackgroundWork
+from api.batches import routes as batch_routes
+from api.batches.runner import BatchRunner
 from api.conversations import routes as conversation_routes
 from api.corpora import routes as corpora_routes
 from api.errors import install_error_handlers
@@ -57,12 +59,16 @@ def create_app(
             app.state.background = BackgroundWork()
             app.state.jobs = JobRunner(resources.sessions)
             app.state.eval_runs = eval_service.InFlight()
+            # Batches a stop left unfinished go on where they were.
+            app.state.batches = BatchRunner(resources, lambda: getattr(app.state, "rate_limiter", None))
+            await app.state.batches.resume_unfinished()
             if on_ready is not None:
                 on_ready(await check_readiness(resources, app.state.rate_limiter))
             yield
             # Running ingestion jobs stop and are recorded interrupted, and saves spawned by
             # streams finish, before the database closes.
             await app.state.jobs.close()
+            await app.state.batches.close()
             await app.state.eval_runs.interrupt_all(resources)
             await app.state.background.drain()
 
@@ -87,4 +93,5 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(eval_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(batch_routes.router)
     return app

@@ -700,6 +700,13 @@ class EvalSettings(BaseModel):
     )
 
 
+class BatchSettings(BaseModel):
+    concurrency: int = Field(
+        default=2, ge=1, le=64, description="Lines of one batch answered at once (/v1/batches, lore batch)."
+    )
+    max_lines: int = Field(default=10000, ge=1, description="Most lines one batch may hold.")
+
+
 class Settings(BaseSettings):
     """The root settings model; build it with :func:`get_settings`."""
 
@@ -733,6 +740,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     evals: EvalSettings = Field(default_factory=EvalSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -14,6 +14,7 @@ username from many addresses gets more guesses. While the limiter's Redis fails,
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from collections.abc import Awaitable, Callable
@@ -93,6 +94,24 @@ async def _spend(
             remaining=decision.remaining,
         )
     return decision
+
+
+async def wait_for_token(
+    limiter: RateLimiter, limits: RateLimitSettings, *, limit_class: LimitClass, rate_key: str
+) -> None:
+    """Spend one token of ``rate_key``'s ``limit_class`` bucket, waiting until it has one (work in the
+    background, e.g. a batch's lines, waits where a request would be refused)."""
+    capacity, refill_per_s = _policy(limits, limit_class)
+    while True:
+        decision = await limiter.hit(
+            f"{limit_class}:{rate_key}",
+            capacity=capacity,
+            refill_per_s=refill_per_s,
+            on_backend_error=limits.on_backend_error,
+        )
+        if decision.allowed:
+            return
+        await asyncio.sleep(max(decision.retry_after_s, 0.05))
 
 
 def rate_limit(route_class: RouteClass) -> Callable[..., Awaitable[None]]:

@@ -259,3 +259,43 @@ class EvalRunRow(Base):
     run_dir: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BatchRow(Base):
+    """A batch of questions (``api/batches``): who owns it and where it stands."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # Null for a batch run with `lore batch` (the local operator, unrestricted).
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    # The caller's rate-limit bucket (Principal.rate_key) each line spends from; null for the CLI.
+    rate_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # pending | running | completed | cancelled
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BatchLineRow(Base):
+    """One input line of a batch and, once answered, its result."""
+
+    __tablename__ = "batch_lines"
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based, input order
+    custom_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    question: Mapped[str | None] = mapped_column(Text, nullable=True)
+    corpus: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    k: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # pending | done | failed
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    # Times answering the line began (a line cut off by a crash begins again) and results recorded
+    # (at most one: a line is recorded only while pending).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    answers: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,1 @@
+"""Batches: a JSONL file of questions answered in the background, line by line, resumably."""
