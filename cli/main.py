@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cli.batch import batch_app
 from cli.exits import FAILED, USAGE, fail, print_error
 from cli.exits import run as _run
 from cli.jobs import documents_app, jobs_app
@@ -37,6 +38,7 @@ app.add_typer(documents_app, name="documents")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(grants_app, name="grants")
+app.add_typer(batch_app, name="batch")
 
 out = Console()
 err = Console(stderr=True)
