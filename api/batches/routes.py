@@ -49,12 +49,6 @@ async def _owned(resources: Resources, principal: Principal, batch_id: str) -> B
         415: {"model": ErrorResponse, "description": "The body is not application/jsonl"},
         422: {"model": ErrorResponse, "description": "No lines, too many, or not UTF-8"},
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {t: {"schema": {"type": "string"}} for t in JSONL_TYPES},
-        }
-    },
     summary="Submit a batch of questions (JSONL)",
 )
 async def submit(
@@ -64,7 +58,8 @@ async def submit(
     runner: BatchRunnerDep,
     corpus: str | None = None,
 ) -> BatchPublic:
-    """One JSON object a line (docs/api.md#batches); ``corpus`` is the default of lines naming none.
+    """The raw body is the batch, application/jsonl or application/x-ndjson: one JSON object a line
+    (docs/api.md#batches); ``corpus`` is the default of lines naming none.
     The batch runs in the background: follow it with GET /v1/batches/{id}."""
     if media_type(request) not in JSONL_TYPES:
         raise UnsupportedFormatError(f"send the batch as {' or '.join(JSONL_TYPES)}")
