@@ -34,6 +34,12 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/v1/chat/completions"): ANY,
     ("GET", "/v1/models"): ANY,
     ("GET", "/v1/models/{model}"): ANY,
+    # Batches: any signed-in user; each line is checked against the owner's grants (test_batches.py).
+    ("POST", "/v1/batches"): ANY,
+    ("GET", "/v1/batches"): ANY,
+    ("GET", "/v1/batches/{batch_id}"): ANY,
+    ("GET", "/v1/batches/{batch_id}/output"): ANY,
+    ("POST", "/v1/batches/{batch_id}/cancel"): ANY,
     ("GET", "/v1/corpora"): ANY,
     ("GET", "/v1/conversations"): ANY,
     ("POST", "/v1/conversations"): ANY,
