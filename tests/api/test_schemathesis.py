@@ -151,16 +151,18 @@ def spoil_case(context: Any, case: Any) -> st.SearchStrategy[Any]:
         case.query = {}
 
     def spoiled(parts: tuple[dict[str, Any], dict[str, Any], Any]) -> Any:
-        # Changed in place and frozen: schemathesis would otherwise revalidate the case against
-        # the schema, and its validator cannot take a lone surrogate.
-        case.freeze_metadata()
-        for container, value in zip((case.path_parameters, case.query), parts[:2], strict=True):
-            container.clear()
-            container.update(value)
-        if isinstance(case.body, dict):
-            case.body.clear()
-            case.body.update(parts[2])
-        return case
+        # A new case each time: the one schemathesis gave may be drawn again (an explicit example
+        # is one object), and spoiling it in place would change what the next draw spoils, which
+        # Hypothesis rejects as inconsistent data generation. Set past Case.__setattr__ and frozen:
+        # schemathesis would otherwise mark the metadata (which a derived case shares) for
+        # revalidation against the schema, and its validator cannot take a lone surrogate.
+        spoilt = case.derive(keep_auth=True)
+        spoilt.freeze_metadata()
+        object.__setattr__(spoilt, "path_parameters", dict(parts[0]))
+        object.__setattr__(spoilt, "query", dict(parts[1]))
+        if isinstance(case.body, dict | list):
+            object.__setattr__(spoilt, "body", parts[2])
+        return spoilt
 
     return st.tuples(_spoil(case.path_parameters, URL_SPOILERS), _spoil(case.query, URL_SPOILERS), body).map(
         spoiled
