@@ -91,6 +91,17 @@ class SearchResultPublic(PassagePublic):
 
 class SearchResponse(BaseModel):
     results: list[SearchResultPublic] = Field(description="Best first.")
+    timings: dict[str, float] = Field(
+        default_factory=dict,
+        description="Milliseconds spent per stage (embed_ms, search_ms, rerank_ms), and in total.",
+    )
+    verdicts: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "How the results were ranked, when that is worth saying: 'reranker' tells whether the "
+            "reranker ordered them or failed or timed out, leaving the fused order."
+        ),
+    )
 
 
 class CitationPublic(PassagePublic):

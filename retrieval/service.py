@@ -257,11 +257,14 @@ async def find(
     k: int,
     allowed_corpora: frozenset[str] | None = None,
     filter: SearchFilter | None = None,
+    timings: dict[str, float] | None = None,
+    verdicts: dict[str, str] | None = None,
 ) -> list[SearchHit]:
     """The ``k`` best chunks for ``query``, without an answer: checked and scoped as a question is.
 
     A corpus outside ``allowed_corpora`` (None: unrestricted) is reported as missing; ``filter``
-    limits the chunks to some documents, inside the store's query.
+    limits the chunks to some documents, inside the store's query. ``timings`` (milliseconds per
+    stage) and ``verdicts`` (the reranker's, when one is on) are filled in when given.
     """
     k = _check_question(resources, query, k)
     # The query is embedded by the default model while the corpora are looked up: nearly every
@@ -279,7 +282,14 @@ async def find(
                 return []
             embedded = {default.model_name: await vector} if vector is not None else None
             return await search_targets(
-                resources, query, targets=corpora.values(), k=k, timings={}, embedded=embedded, filter=filter
+                resources,
+                query,
+                targets=corpora.values(),
+                k=k,
+                timings=timings if timings is not None else {},
+                embedded=embedded,
+                filter=filter,
+                verdicts=verdicts,
             )
     finally:
         if vector is not None and not vector.done():

@@ -6,6 +6,8 @@ the query rate limit.
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter
 
 from api.auth.dependencies import CredentialCacheDep, ReaderPrincipal
@@ -31,7 +33,20 @@ async def search(
 ) -> SearchResponse:
     scope = await read_scope(resources, principal, credentials)
     chosen = body.filters.to_domain() if body.filters else None
+    timings: dict[str, float] = {}
+    verdicts: dict[str, str] = {}
+    start = time.perf_counter()
     hits = await service.find(
-        resources, body.query, corpus=body.corpus, k=body.k, allowed_corpora=scope, filter=chosen
+        resources,
+        body.query,
+        corpus=body.corpus,
+        k=body.k,
+        allowed_corpora=scope,
+        filter=chosen,
+        timings=timings,
+        verdicts=verdicts,
     )
-    return SearchResponse(results=[SearchResultPublic.from_domain(hit) for hit in hits])
+    timings["total_ms"] = round((time.perf_counter() - start) * 1000, 2)
+    return SearchResponse(
+        results=[SearchResultPublic.from_domain(hit) for hit in hits], timings=timings, verdicts=verdicts
+    )

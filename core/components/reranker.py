@@ -94,6 +94,11 @@ def open_reranker(settings: RetrievalSettings) -> Reranker | None:
     if not settings.reranker_url:
         raise ConfigurationError("retrieval.reranker endpoint needs LORE_RETRIEVAL__RERANKER_URL")
     key = settings.reranker_api_key.get_secret_value() if settings.reranker_api_key else None
+    # The HTTP client waits a little longer than the stage's own deadline (rerank_hits), so that a
+    # slow endpoint is always reported as the stage's timeout, not as a read timeout of the client.
     return EndpointReranker(
-        settings.reranker_url, settings.reranker_model, api_key=key, timeout_s=settings.reranker_timeout_s
+        settings.reranker_url,
+        settings.reranker_model,
+        api_key=key,
+        timeout_s=settings.reranker_timeout_s + 1.0,
     )

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 
 from core.components.reranker import CrossEncoderReranker, EndpointReranker
+from core.resources import Resources
 from core.types import SearchHit
+from ingestion.pipeline import ingest_paths
+from retrieval import service
 from retrieval.ranking import rerank_hits
+from tests.retrieval.rerankers import (
+    ScriptedRerank,
+    build_tiny_cross_encoder,
+    cross_encoder_scores,
+    scripted_rerank_server,
+)
 
 TEXTS = [
     "The cat sat on the mat.",
@@ -33,34 +38,13 @@ def _hits() -> list[SearchHit]:
 
 @pytest.fixture(scope="module")
 def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random (seeded) one-layer BERT cross-encoder behind MiniLM's tokenizer, saved as a folder."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from core.components.embedding import default_model_path
-
-    root = tmp_path_factory.mktemp("tiny-cross-encoder")
-    tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=1,
-    )
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(root)
-    tokenizer.save_pretrained(root)
-    return root
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-cross-encoder"))
 
 
 @pytest.mark.models
 async def test_cross_encoder_order_follows_its_scores(tiny_cross_encoder: Path) -> None:
-    from sentence_transformers import CrossEncoder
-
     query = "which city is the capital of France?"
-    expected = [float(s) for s in CrossEncoder(str(tiny_cross_encoder)).predict([(query, t) for t in TEXTS])]
+    expected = cross_encoder_scores(tiny_cross_encoder, query, TEXTS)
     reranker = CrossEncoderReranker(str(tiny_cross_encoder))
 
     ranked, verdict = await rerank_hits(reranker, query, _hits(), candidates=10, timeout_s=30)
@@ -71,41 +55,13 @@ async def test_cross_encoder_order_follows_its_scores(tiny_cross_encoder: Path) 
     assert verdict.startswith("reranked 4 candidate(s)")
 
 
-class _Scripted(BaseHTTPRequestHandler):
-    hang_s = 0.0
-    requests: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, **body})
-        if self.hang_s:
-            time.sleep(self.hang_s)
-        # Scores rise with the index, so the order is reversed; returned best first as vLLM does.
-        results = [{"index": i, "relevance_score": i / 10} for i in range(len(body["documents"]))][::-1]
-        payload = json.dumps({"id": "rerank-1", "model": body["model"], "results": results}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def scripted_server() -> Iterator[tuple[str, type[_Scripted]]]:
-    handler = type("Handler", (_Scripted,), {"hang_s": 0.0, "requests": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    server.shutdown()
-    server.server_close()
+def scripted_server() -> Iterator[tuple[str, type[ScriptedRerank]]]:
+    with scripted_rerank_server() as served:
+        yield served
 
 
-async def test_endpoint_reranks_over_http(scripted_server: tuple[str, type[_Scripted]]) -> None:
+async def test_endpoint_reranks_over_http(scripted_server: tuple[str, type[ScriptedRerank]]) -> None:
     url, handler = scripted_server
     reranker = EndpointReranker(url, "bge-reranker-base", api_key=None, timeout_s=5)
     try:
@@ -123,7 +79,7 @@ async def test_endpoint_reranks_over_http(scripted_server: tuple[str, type[_Scri
 
 
 async def test_a_hanging_endpoint_falls_back_to_the_fused_order(
-    scripted_server: tuple[str, type[_Scripted]],
+    scripted_server: tuple[str, type[ScriptedRerank]],
 ) -> None:
     url, handler = scripted_server
     handler.hang_s = 5.0
@@ -153,3 +109,30 @@ async def test_a_failing_endpoint_falls_back_to_the_fused_order() -> None:
         await reranker.close()
     assert ranked == hits
     assert verdict == "fallback: fused order (ConnectError)"
+
+
+@pytest.mark.models
+async def test_an_answer_cached_with_the_reranker_off_is_not_served_with_it_on(
+    resources: Resources, tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    """The reranker decides which chunks become sources, so it is part of the answer cache's scope."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "w.md").write_text("# Widgets\n\nThe Alpha widget is blue.\n\n## Care\n\nWipe widgets dry.\n")
+    await ingest_paths(resources, [docs], corpus="c")
+    retrieval = resources.settings.retrieval
+    ask = service.Ask("What colour is the Alpha widget?", corpus="c")
+
+    off = await service.answer(resources, ask)
+    off_again = await service.answer(resources, ask)
+    retrieval.reranker, retrieval.reranker_model = "cross-encoder", str(tiny_cross_encoder)
+    on = await service.answer(resources, ask)
+    on_again = await service.answer(resources, ask)
+    retrieval.reranker = "none"
+    off_later = await service.answer(resources, ask)
+
+    assert not off.cached and off_again.cached
+    # Neither the exact entry nor the semantic one (same question, same corpora) of the fused answer.
+    assert not on.cached and on.guardrails["reranker"].startswith("reranked")
+    assert on_again.cached and on_again.cache_kind == "exact"
+    assert off_later.cached and "reranker" not in off_later.guardrails
