@@ -20,6 +20,7 @@ from api.evals import routes as eval_routes
 from api.evals import service as eval_service
 from api.inputs import InputGuard
 from api.job_runner import JobRunner
+from api.mcp.http import install_mcp, mcp_lifespan
 from api.openai_compat import routes as openai_routes
 from api.ops.install import closing_ops, install_ops
 from api.ops.readiness import Readiness, check_readiness
@@ -55,6 +56,7 @@ def create_app(
                     raise
                 on_failure(exc)
             await stack.enter_async_context(closing_ops(app))
+            await stack.enter_async_context(mcp_lifespan(app, settings))
             app.state.resources = resources
             app.state.background = BackgroundWork()
             app.state.jobs = JobRunner(resources.sessions)
@@ -94,4 +96,5 @@ def create_app(
     app.include_router(eval_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(batch_routes.router)
+    install_mcp(app, settings)
     return app

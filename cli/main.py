@@ -24,6 +24,7 @@ from cli.batch import batch_app
 from cli.exits import FAILED, USAGE, fail, print_error
 from cli.exits import run as _run
 from cli.jobs import documents_app, jobs_app
+from cli.mcp import mcp_command
 from cli.users import grants_app, keys_app, users_app
 from core.errors import LoreError
 from core.settings import Settings, get_settings
@@ -39,6 +40,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(grants_app, name="grants")
 app.add_typer(batch_app, name="batch")
+app.command("mcp")(mcp_command)
 
 out = Console()
 err = Console(stderr=True)

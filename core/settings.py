@@ -707,6 +707,16 @@ class BatchSettings(BaseModel):
     max_lines: int = Field(default=10000, ge=1, description="Most lines one batch may hold.")
 
 
+class McpSettings(BaseModel):
+    user: str | None = Field(
+        default=None,
+        description=(
+            "The user `lore mcp` (MCP over stdio) acts as, with their role and grants; --user "
+            "overrides it. Over HTTP (/mcp) the bearer credential decides."
+        ),
+    )
+
+
 class Settings(BaseSettings):
     """The root settings model; build it with :func:`get_settings`."""
 
@@ -741,6 +751,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     evals: EvalSettings = Field(default_factory=EvalSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -101,6 +101,22 @@ async def get_user_by_name(session: AsyncSession, *, username: str) -> UserRow:
     return user
 
 
+async def local_principal(session: AsyncSession, *, username: str, credential_id: str) -> Principal:
+    """The caller a local process acts as without a credential (``lore mcp`` over stdio: whoever
+    runs it can read the data dir anyway), limited to ``username``'s role and grants; a user who is
+    disabled is refused like a revoked key."""
+    user = await get_user_by_name(session, username=username)
+    if user.disabled:
+        raise AuthenticationError(f"user {user.username!r} is disabled")
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=_role(user.role),
+        via="token",
+        credential_id=credential_id,
+    )
+
+
 async def authenticate(session: AsyncSession, *, username: str, password: str) -> UserRow:
     """The user whose name and password these are; upgrades an outdated hash on the way."""
     user = await _find_user(session, username)

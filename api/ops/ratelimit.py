@@ -156,6 +156,15 @@ async def check_websocket_message(connection: HTTPConnection, principal: Princip
     )
 
 
+async def spend_query(
+    limiter: RateLimiter, limits: RateLimitSettings, metrics: Metrics, *, principal: Principal
+) -> None:
+    """Spend one token of ``principal``'s query bucket for a question that reaches Lore outside a
+    route (an MCP tool call), or raise :class:`RateLimitedError`: one budget with ``/v1/query``."""
+    if limits.enabled:
+        await _spend(limiter, limits, metrics, limit_class="query", rate_key=principal.rate_key)
+
+
 def _client_address(connection: HTTPConnection) -> str:
     # The peer, or what a trusted proxy's X-Forwarded-For says (server.trusted_proxies, under
     # `lore serve`); a header from anyone else never reaches here.
