@@ -195,7 +195,7 @@ def worker(
         typer.Option("--check", help="Exit 0 if the worker on this host is serving, else 1 (a healthcheck)."),
     ] = False,
 ) -> None:
-    """Run queued ingestion jobs (LORE_QUEUE__REDIS_URL) until stopped; run as many as you like."""
+    """Run queued ingestion jobs and batches (LORE_QUEUE__REDIS_URL) until stopped; run any number."""
     import logging
 
     settings = get_settings()
@@ -219,13 +219,25 @@ def worker(
                 "dir: only workers and API processes that share it see its work; set "
                 "LORE_VECTOR_STORE__URL and LORE_DATABASE__URL to share them"
             )
+        from api.batches.runner import answer_queued_batch
+        from core.components.ratelimit import open_rate_limiter
+
+        # The LLM loads on the first batch: a worker that only ingests never needs it.
         async with open_resources(settings, with_llm=False) as resources:
             await requeue_orphaned_jobs(resources)
+            # Batches spend their owners' query buckets: shared with the API when they are in Redis.
+            limiter = open_rate_limiter(settings)
 
             async def handle(job_id: str) -> str:
                 return await run_queued_job(resources, job_id)
 
-            await run_worker(settings.queue, handle, burst=burst)
+            async def handle_batch(batch_id: str) -> str:
+                return await answer_queued_batch(resources, batch_id, limiter)
+
+            try:
+                await run_worker(settings.queue, handle, batch_handler=handle_batch, burst=burst)
+            finally:
+                await limiter.close()
 
     _run(main())
 

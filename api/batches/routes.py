@@ -72,7 +72,7 @@ async def submit(
         row = await service.create_batch(
             session, lines=lines, user_id=principal.user_id, rate_key=principal.rate_key
         )
-    runner.start(row.id, rate_key=principal.rate_key)
+    await runner.start(row.id, rate_key=principal.rate_key)
     return await _public(resources, row)
 
 

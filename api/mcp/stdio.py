@@ -14,6 +14,7 @@ from mcp.server.mcpserver import Context
 from api.auth import service as auth
 from api.corpora.service import read_scope
 from api.mcp.server import Caller, Callers, build_server
+from core.db.engine import open_engine, session_factory
 from core.errors import InvalidInputError
 from core.resources import Resources, open_resources
 from core.settings import Settings
@@ -44,11 +45,15 @@ class StdioCallers(Callers):
         return Caller(principal=principal, scope=scope, spend_query=_unlimited)
 
 
-async def check_user(resources: Resources, username: str) -> None:
+async def check_user(settings: Settings, username: str) -> None:
     """Refuse to start for a user who does not exist or is disabled (the client would otherwise see
-    every call fail)."""
-    async with resources.sessions() as session:
-        await auth.local_principal(session, username=username, credential_id=STDIO_CREDENTIAL)
+    every call fail), before the models load: on the database alone."""
+    engine = await open_engine(settings, migrate_sqlite=True)
+    try:
+        async with session_factory(engine)() as session:
+            await auth.local_principal(session, username=username, credential_id=STDIO_CREDENTIAL)
+    finally:
+        await engine.dispose()
 
 
 async def serve_stdio(settings: Settings, username: str | None) -> None:
@@ -57,6 +62,6 @@ async def serve_stdio(settings: Settings, username: str | None) -> None:
         raise InvalidInputError(
             "lore mcp acts as a user: name one with --user NAME or LORE_MCP__USER (their grants apply)"
         )
+    await check_user(settings, username)
     async with open_resources(settings, migrate_sqlite=True) as resources:
-        await check_user(resources, username)
         await build_server(StdioCallers(resources, username)).run_stdio_async()

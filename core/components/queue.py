@@ -1,4 +1,6 @@
-"""The ingestion job queue: arq on Redis. The API and the CLI enqueue; `lore worker` processes run.
+"""The job queue: arq on Redis. The API and the CLI enqueue; `lore worker` processes run.
+
+Two kinds of task: ingestion jobs (``INGEST_TASK``) and batches of questions (``BATCH_TASK``).
 
 A job is enqueued ``workers_per_job`` times, each copy under its own arq ID, so as many workers
 can share it; what keeps two of them off one document is the claim in the database, not the
@@ -19,6 +21,7 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.typing import WorkerCoroutine
 from arq.worker import Retry, Worker, func
 
 from core.db.engine import is_database_unavailable
@@ -28,6 +31,7 @@ from core.settings import QueueSettings
 log = logging.getLogger("lore.queue")
 
 INGEST_TASK = "ingest_job"
+BATCH_TASK = "batch_job"
 
 # How often a worker writes its health key (which lives a second longer).
 HEALTH_INTERVAL_S = 30
@@ -64,6 +68,14 @@ class JobQueue:
                 INGEST_TASK, job_id, _job_id=f"{job_id}:{attempt}{copy}", _queue_name=self.settings.name
             )
 
+    async def enqueue_batch(self, batch_id: str) -> None:
+        """Enqueue a batch of questions, once: one worker answers it, ``batch.concurrency`` lines at
+        a time. Enqueueing a batch the queue still holds does nothing (arq keeps one task per ID),
+        so a server that starts again can enqueue every unfinished batch without doubling one."""
+        await self._pool.enqueue_job(
+            BATCH_TASK, batch_id, _job_id=f"batch:{batch_id}", _queue_name=self.settings.name
+        )
+
     async def ping(self) -> None:
         """Raise unless the queue's Redis answers."""
         await self._pool.ping()
@@ -72,26 +84,22 @@ class JobQueue:
         await self._pool.aclose()
 
 
-async def run_worker(
-    settings: QueueSettings,
-    handler: JobHandler,
-    *,
-    burst: bool = False,
-) -> None:
-    """Serve the queue until SIGINT or SIGTERM (``burst``: until it is empty), calling ``handler``."""
-    assert settings.redis_url is not None
+def _retrying(what: str, handler: JobHandler) -> WorkerCoroutine:
+    """``handler`` as an arq task, run again after a pause when it fails for want of a backend."""
 
-    async def ingest_job(ctx: dict[str, Any], job_id: str) -> str:
+    async def task(ctx: dict[Any, Any], *args: Any, **_: Any) -> Any:
+        task_id: str = args[0]
         try:
-            return await handler(job_id)
+            return await handler(task_id)
         except Exception as exc:
             tries = int(ctx.get("job_try", 1))
             if not (isinstance(exc, BackendError) or is_database_unavailable(exc)) or tries >= MAX_TRIES:
                 raise
             defer = min(MAX_RETRY_DEFER_S, 2.0**tries)
             log.warning(
-                "job %s stopped (%s): trying again in %.0f s (try %d of %d)",
-                job_id,
+                "%s %s stopped (%s): trying again in %.0f s (try %d of %d)",
+                what,
+                task_id,
                 exc,
                 defer,
                 tries,
@@ -99,8 +107,34 @@ async def run_worker(
             )
             raise Retry(defer=defer) from exc
 
+    return task
+
+
+async def run_worker(
+    settings: QueueSettings,
+    handler: JobHandler,
+    *,
+    batch_handler: JobHandler | None = None,
+    burst: bool = False,
+) -> None:
+    """Serve the queue until SIGINT or SIGTERM (``burst``: until it is empty), calling ``handler``
+    for ingestion jobs and ``batch_handler`` for batches of questions."""
+    assert settings.redis_url is not None
+    functions = [
+        func(_retrying("job", handler), name=INGEST_TASK, timeout=settings.job_timeout_s, max_tries=MAX_TRIES)
+    ]
+    if batch_handler is not None:
+        functions.append(
+            func(
+                _retrying("batch", batch_handler),
+                name=BATCH_TASK,
+                timeout=settings.job_timeout_s,
+                max_tries=MAX_TRIES,
+            )
+        )
+
     worker = Worker(
-        functions=[func(ingest_job, name=INGEST_TASK, timeout=settings.job_timeout_s, max_tries=MAX_TRIES)],
+        functions=functions,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         queue_name=settings.name,
         max_jobs=settings.jobs_per_worker,
