@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -63,12 +65,20 @@ def lore_env(data_dir: Path, **settings: str) -> dict[str, str]:
 def served_process(env: dict[str, str], log: Path, *, timeout_s: float = 120) -> Iterator[str]:
     """A real `lore serve` process on a free port with ``env`` (output to ``log``), once it answers
     /health: gives its base URL."""
-    import subprocess
-    import sys
+    with serve_process(env, log, timeout_s=timeout_s) as (_, base):
+        yield base
+
+
+@contextmanager
+def serve_process(
+    env: dict[str, str], log: Path, *, timeout_s: float = 120, port: int | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """:func:`served_process`, giving the process too (to kill it) and taking a ``port`` (to start
+    another on the same address); the log is appended to."""
     import time
 
-    port = free_port()
-    with log.open("w") as out:
+    port = port or free_port()
+    with log.open("a") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "cli", "serve", "--port", str(port)],
             cwd=REPO,
@@ -88,7 +98,8 @@ def served_process(env: dict[str, str], log: Path, *, timeout_s: float = 120) ->
                 except httpx.TransportError:
                     pass
                 time.sleep(0.3)
-            yield base
+            yield process, base
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)

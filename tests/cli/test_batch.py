@@ -3,6 +3,7 @@ answered exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import sqlite3
@@ -11,9 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.served import REPO, lore_env
+from core.settings import Settings
+from tests.conftest import create_user_with_key
+from tests.served import REPO, lore_env, serve_process
 
 pytestmark = pytest.mark.models
 
@@ -88,3 +92,48 @@ def test_a_killed_batch_resumes_and_answers_every_line_exactly_once(tmp_path: Pa
     assert results[150]["error"]["message"].startswith("not JSON")
     status = _lore(env, "batch", "status", batch_id)
     assert '"state": "completed"' in status.stdout
+
+
+def test_a_batch_on_a_killed_lore_serve_resumes_at_its_next_start(tmp_path: Path) -> None:
+    """The API's batches: lore serve SIGKILLed mid-batch, started again on the same data dir, goes on
+    with the batch at start-up and answers every line exactly once."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "widgets.md").write_text("# Widgets\n\nThe widget is red. The gadget is blue.\n")
+    data_dir = tmp_path / "lore"
+    env = lore_env(data_dir, batch__concurrency="1", rate_limit__enabled="false")
+    assert _lore(env, "ingest", str(docs), "--corpus", "handbook").returncode == 0
+    key = asyncio.run(create_user_with_key(Settings(data_dir=data_dir), "alice", grants=("handbook",)))
+    asked = "What colour is the widget in note {}?"
+    body = "\n".join(json.dumps({"custom_id": f"q{n}", "question": asked.format(n)}) for n in range(60))
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/jsonl"}
+    db, log = data_dir / "lore.db", tmp_path / "serve.log"
+    with serve_process(env, log) as (process, base):
+        reply = httpx.post(f"{base}/v1/batches?corpus=handbook", content=body, headers=headers, timeout=60)
+        assert reply.status_code == 202, reply.text
+        batch_id = reply.json()["id"]
+        deadline = time.monotonic() + 240
+        while sum(1 for _, state, _, _ in _lines(db) if state == "done") < 5:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    at_kill = _lines(db)
+    assert any(state == "pending" for _, state, _, _ in at_kill), "the batch finished before the kill"
+
+    with serve_process(env, log) as (_, base):
+        deadline = time.monotonic() + 400
+        while True:
+            status = httpx.get(f"{base}/v1/batches/{batch_id}", headers=headers, timeout=30).json()
+            if status["state"] == "completed":
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(0.5)
+        output = httpx.get(f"{base}/v1/batches/{batch_id}/output", headers=headers, timeout=30)
+    after = _lines(db)
+    assert [state for _, state, _, _ in after] == ["done"] * 60
+    assert all(answers == 1 for _, _, _, answers in after)
+    assert sum(attempts for _, _, attempts, _ in after) - 60 <= 1
+    assert "resuming batch" in log.read_text()
+    results = [json.loads(line) for line in output.text.splitlines()]
+    assert [r["custom_id"] for r in results] == [f"q{n}" for n in range(60)]
