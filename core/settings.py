@@ -480,6 +480,14 @@ class AnswerSettings(BaseModel):
             "(cosine plus half the share of the question's words it holds) is below this."
         ),
     )
+    check_answer_type: bool = Field(
+        default=True,
+        description=(
+            "Refuse an extractive answer to a question asking how many, when, how long, which version, "
+            "what colour or what temperature when none of its sentences holds a number, date, duration, "
+            "version, colour or temperature (retrieval/answer_types.py)."
+        ),
+    )
     refuse_unmentioned: bool = Field(
         default=True,
         description=(

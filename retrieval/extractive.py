@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from retrieval.citations import MARKER, content_words
@@ -26,6 +26,8 @@ class Candidate:
     text: str
     # The code block a sentence ending in a colon introduces ("You ingest with one command:").
     follow: str = ""
+    # The heading over the sentence in its source, "#" marks removed ("1.4.0", "Installation").
+    heading: str = ""
 
     @property
     def scored(self) -> str:
@@ -57,6 +59,8 @@ _LIST_ITEM = re.compile(r"(?:[-*+]|\d+[.)])\s+")
 # "How do I ...", "How can we ...", "How to ...": a question answered by a procedure.
 _HOW = re.compile(r"\s*how\s+(?:do|does|can|could|should|would|to)\b", re.IGNORECASE)
 _MARKERS = re.compile(r"\s*" + MARKER.pattern)
+# Longest line without an end of sentence that is taken for a heading.
+_MAX_HEADING_WORDS = 12
 
 
 def _unwrap(text: str) -> str:
@@ -88,9 +92,13 @@ def candidates(sources: Sequence[str], *, min_words: int = 3) -> list[Candidate]
     found: list[Candidate] = []
     for n, text in enumerate(sources, 1):
         units = split_sentences(_unwrap(text))
+        heading = ""
         for position, sentence in enumerate(units):
             body = " ".join(_MARKERS.sub("", sentence.text).split())
-            if sentence.kind != "prose" or body.startswith("#") or len(body.split()) < min_words:
+            if sentence.kind == "prose" and body.startswith("#"):
+                heading = body.lstrip("#").strip()
+                continue
+            if sentence.kind != "prose" or len(body.split()) < min_words:
                 continue
             if item := _LIST_ITEM.match(body):
                 # A list item stands alone only as a whole sentence of its own.
@@ -98,6 +106,10 @@ def candidates(sources: Sequence[str], *, min_words: int = 3) -> list[Candidate]
                 if not body[:1].isupper() or not body.endswith((".", "!", "?")):
                     continue
             if not _ENDS.search(body):
+                # A short line without an end is a heading in text without Markdown ("Wednesday,
+                # April 3 - v0.2.7 Update" over a changelog's items, in a crawled page).
+                if len(body.split()) <= _MAX_HEADING_WORDS:
+                    heading = body
                 continue
             follow = ""
             if body.endswith(":"):
@@ -105,7 +117,7 @@ def candidates(sources: Sequence[str], *, min_words: int = 3) -> list[Candidate]
                 if after is None or after.kind != "code":
                     continue
                 follow = after.text.strip()
-            found.append(Candidate(n, position, body, follow))
+            found.append(Candidate(n, position, body, follow, heading))
     return found
 
 
@@ -126,6 +138,7 @@ def extract_answer(
     max_similar: float = 0.9,
     min_relative: float = 0.6,
     procedure_weight: float = 0.25,
+    required: Callable[[Candidate], bool] | None = None,
 ) -> Extract:
     """Pick sentences by MMR over cosine plus ``term_weight`` x question-word share, within ``max_chars``.
 
@@ -134,6 +147,10 @@ def extract_answer(
     below ``min_relative`` times the best's: room left is not a reason to add what the question did
     not ask. A question asking how to do something is answered by a procedure: a sentence that
     brings the code it introduces gains ``procedure_weight``.
+
+    With ``required`` (the question asks for a number, a date...: :mod:`retrieval.answer_types`),
+    only the sentences it accepts are picked, still against the best of all sentences: when none of
+    them is relevant enough, the extract is empty, and the documents do not answer the question.
     """
     if len(found) != len(vectors):
         raise ValueError(f"{len(found)} candidates but {len(vectors)} vectors")
@@ -148,7 +165,9 @@ def extract_answer(
     chosen: list[int] = []
     used = 0
     floor = min_relative * max(relevance, default=0.0)
-    left = {i for i in range(len(found)) if relevance[i] >= floor}
+    left = {
+        i for i in range(len(found)) if relevance[i] >= floor and (required is None or required(found[i]))
+    }
     while left:
 
         def score(i: int) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -19,8 +19,9 @@ from core.errors import InvalidInputError, NotFoundError, OverloadedError
 from core.resources import Resources
 from core.types import Answer, AnswerKind, Citation, SearchFilter, SearchHit
 from retrieval import answer_cache
+from retrieval.answer_types import AnswerType, expected_type, holds
 from retrieval.corpus_terms import never_mentioned_text, unmentioned
-from retrieval.extractive import candidates, extract_answer
+from retrieval.extractive import Candidate, candidates, extract_answer
 from retrieval.followup import standalone_question
 from retrieval.guardrails import check_question, neutralise_sources
 from retrieval.prompt import build_messages, fit_sources
@@ -365,6 +366,7 @@ def _scope(resources: Resources, corpora: dict[str, Target], k: int, ask: Ask) -
             "answer_mode": settings.answer.mode,
             "extract_max_chars": settings.answer.extract_max_chars,
             "min_extract_support": settings.answer.min_extract_support,
+            "check_answer_type": settings.answer.check_answer_type,
             "refuse_unmentioned": settings.answer.refuse_unmentioned,
         },
     }
@@ -693,13 +695,38 @@ async def _extracted(resources: Resources, prepared: _Prepared) -> str:
     query = prepared.semantic[1] if prepared.semantic else await embedder.embed_query(prepared.query)
     vectors = await embedder.embed([c.scored for c in found])
     chosen = resources.settings.answer
-    extract = extract_answer(prepared.query, query, found, vectors, max_chars=chosen.extract_max_chars)
+    kind = expected_type(prepared.query) if chosen.check_answer_type else None
+    if kind is not None:
+        found = [with_typed_heading(c, kind) for c in found]
+    extract = extract_answer(
+        prepared.query,
+        query,
+        found,
+        vectors,
+        max_chars=chosen.extract_max_chars,
+        required=None if kind is None else (lambda c: holds(f"{c.text}\n{c.follow}", kind)),
+    )
+    if kind is not None:
+        prepared.guardrails["answer_type"] = f"the question asks for a {kind}; " + (
+            "the answer's sentences hold one" if extract.chosen else "no relevant sentence holds one"
+        )
     low = extract.support < chosen.min_extract_support
     prepared.guardrails["extract_support"] = (
         f"{extract.support:.3f} {'below' if low else 'at or above'} {chosen.min_extract_support}, "
         f"covering {extract.coverage:.0%} of the question's words"
     )
     return "" if low else extract.answer
+
+
+def with_typed_heading(candidate: Candidate, kind: AnswerType) -> Candidate:
+    """``candidate`` led by its heading when only the heading holds the kind of answer asked for:
+    "When did mushroom trees stop dropping wood?" is answered by "1.4.0: Mushroom trees no longer
+    drop wood." under the heading "1.4.0" (the heading is in the cited passage too)."""
+    if not candidate.heading or holds(f"{candidate.text}\n{candidate.follow}", kind):
+        return candidate
+    if not holds(candidate.heading, kind):
+        return candidate
+    return replace(candidate, text=f"{candidate.heading}: {candidate.text}")
 
 
 async def _once(text: Awaitable[str]) -> AsyncIterator[str]:

@@ -99,3 +99,23 @@ async def test_a_stream_of_an_extract_sends_its_text_then_citations_then_done(
     assert [type(e).__name__ for e in events] == ["TokenEvent", "CitationsEvent", "DoneEvent"]
     done = events[-1]
     assert isinstance(done, service.DoneEvent) and done.answer.answer_kind == "extracted"
+
+
+async def test_an_extract_without_the_kind_of_answer_asked_for_is_a_refusal(
+    corpus: Resources,  # noqa: F811
+) -> None:
+    corpus.settings.answer.mode = "extract"
+    # The warranty page says how long, never what colour: the closest sentences do not answer it.
+    refused = await service.answer(corpus, _ask("What colour is the Alpha widget warranty?"))
+    assert refused.refused and refused.answer_kind == "refusal" and refused.citations == []
+    assert (
+        refused.guardrails["answer_type"] == "the question asks for a colour; no relevant sentence holds one"
+    )
+    answered = await service.answer(corpus, _ask())  # how long: "two years"
+    assert not answered.refused and "two years" in answered.answer
+    assert (
+        answered.guardrails["answer_type"]
+        == "the question asks for a duration; the answer's sentences hold one"
+    )
+    corpus.settings.answer.check_answer_type = False
+    assert not (await service.answer(corpus, _ask("What colour is the Alpha widget warranty?"))).refused
