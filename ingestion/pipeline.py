@@ -332,9 +332,11 @@ async def ingest_sources(
     except BaseException as exc:
         # A task cancelled from outside (an admin's cancel, a shutdown) is no failure of the job:
         # whoever cancelled it may record a more precise state over this one.
-        state = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
+        cancelled = isinstance(exc, asyncio.CancelledError)
+        state = "cancelled" if cancelled else "failed"
+        error = "stopped while it ran (cancelled or shut down)" if cancelled else repr(exc)
         async with resources.sessions() as session:
-            await _save_counts(session, job.id, summary, state=state, error=repr(exc), total=run.total)
+            await _save_counts(session, job.id, summary, state=state, error=error, total=run.total)
             await session.commit()
         raise
     summary.seconds = round(time.perf_counter() - started, 3)

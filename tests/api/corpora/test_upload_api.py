@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -152,7 +154,11 @@ async def test_a_file_whose_document_fails_is_not_kept_in_the_upload_folder(lore
 
     assert (job["documents_new"], job["documents_failed"]) == (1, 1)
     assert [f["source"].rsplit("/", 1)[-1] for f in job["failures"]] == ["junk.md"]
-    assert [p.name for p in uploads(lore, corpus_id).iterdir()] == ["widgets.md"]
+    # Removed once the job's task ends, which is just after its row says it finished.
+    deadline = time.monotonic() + 10
+    while [p.name for p in uploads(lore, corpus_id).iterdir()] != ["widgets.md"]:
+        assert time.monotonic() < deadline, [p.name for p in uploads(lore, corpus_id).iterdir()]
+        await asyncio.sleep(0.05)
 
 
 async def test_with_a_queue_an_upload_is_queued_with_its_bytes_for_a_worker(
