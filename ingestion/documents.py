@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import CorpusRow, DocumentBlocksRow, DocumentRow
 from core.errors import NotFoundError
@@ -28,6 +29,20 @@ class DocumentText:
     text: str
 
 
+async def find_document(session: AsyncSession, document_id: str) -> tuple[DocumentRow, str]:
+    """The document's row and its corpus's name; :class:`NotFoundError` when there is none."""
+    found = (
+        await session.execute(
+            select(DocumentRow, CorpusRow.name)
+            .join(CorpusRow, CorpusRow.id == DocumentRow.corpus_id)
+            .where(DocumentRow.id == document_id)
+        )
+    ).first()
+    if found is None:
+        raise NotFoundError(f"no document {document_id!r}")
+    return found[0], found[1]
+
+
 async def document_text(
     resources: Resources, document_id: str, *, page: int | None = None, allowed_corpora: frozenset[str] | None
 ) -> DocumentText:
@@ -38,16 +53,9 @@ async def document_text(
     page the document does not have.
     """
     async with resources.sessions() as session:
-        found = (
-            await session.execute(
-                select(DocumentRow, CorpusRow.name)
-                .join(CorpusRow, CorpusRow.id == DocumentRow.corpus_id)
-                .where(DocumentRow.id == document_id)
-            )
-        ).first()
-        if found is None or (allowed_corpora is not None and found[1] not in allowed_corpora):
+        row, corpus = await find_document(session, document_id)
+        if allowed_corpora is not None and corpus not in allowed_corpora:
             raise NotFoundError(f"no document {document_id!r}")
-        row, corpus = found
         stored = await session.get(DocumentBlocksRow, row.id)
     blocks = unpack_blocks(stored.data) if stored is not None else []
     if page is not None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.db.models import CorpusRow, DocumentRow, IngestionJobRow, JobDocumentRow
 from core.errors import NotFoundError
 from core.resources import Resources
+from ingestion.documents import find_document
 from ingestion.pipeline import mark_interrupted_jobs
 
 JOB_COUNTS = (
@@ -117,16 +118,8 @@ async def list_documents(sessions: async_sessionmaker[AsyncSession], *, corpus: 
 
 async def get_document(sessions: async_sessionmaker[AsyncSession], document_id: str) -> dict[str, Any]:
     async with sessions() as session:
-        row = (
-            await session.execute(
-                select(DocumentRow, CorpusRow.name)
-                .join(CorpusRow, CorpusRow.id == DocumentRow.corpus_id)
-                .where(DocumentRow.id == document_id)
-            )
-        ).first()
-    if row is None:
-        raise NotFoundError(f"no document {document_id!r}")
-    return describe_document(row[0], row[1])
+        row, corpus = await find_document(session, document_id)
+    return describe_document(row, corpus)
 
 
 async def delete_document(resources: Resources, document_id: str) -> None:

@@ -52,30 +52,39 @@ def embedder() -> Embedder:
     return Embedder(EmbeddingSettings())
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A genuinely different embedding model, made offline: one BERT layer of 32 dimensions with
-    random (seeded) weights behind MiniLM's tokenizer, saved as a sentence-transformers folder."""
+def save_tiny_bert(root: Path, model_class: type[Any], **config: Any) -> None:
+    """A random (seeded) one-layer BERT of 32 dimensions of ``model_class`` (BertModel, or a head
+    over it), behind MiniLM's tokenizer, saved in ``root``: a genuinely different model, offline."""
     import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import AutoTokenizer, BertConfig
 
     from core.components.embedding import default_model_path
 
-    root = tmp_path_factory.mktemp("tiny-model")
     tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()))
-    config = BertConfig(
+    bert = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=512,
+        **config,
     )
     torch.manual_seed(0)
-    BertModel(config).save_pretrained(root / "bert")
-    tokenizer.save_pretrained(root / "bert")
+    model_class(bert).save_pretrained(root)
+    tokenizer.save_pretrained(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A genuinely different embedding model, made offline: one BERT layer of 32 dimensions with
+    random (seeded) weights behind MiniLM's tokenizer, saved as a sentence-transformers folder."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import BertModel
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    save_tiny_bert(root / "bert", BertModel)
     transformer = Transformer(str(root / "bert"), max_seq_length=256)
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
     SentenceTransformer(modules=[transformer, pooling]).save(str(root / "model"))

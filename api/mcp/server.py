@@ -153,9 +153,7 @@ def build_server(callers: Callers) -> MCPServer:
     ) -> SearchResponse:
         _storable(query=query, corpus=corpus)
         request = SearchRequest(query=query, corpus=corpus, k=k, filters=filters)
-        resources = await callers.resources(ctx)
-        caller = await callers.caller(ctx)
-        await caller.spend_query()
+        resources, caller = await _querying(callers, ctx)
         timings: dict[str, float] = {}
         verdicts: dict[str, str] = {}
         hits = await service.find(
@@ -190,9 +188,7 @@ def build_server(callers: Callers) -> MCPServer:
     ) -> QueryResponse:
         _storable(question=question, corpus=corpus)
         request = QueryRequest(question=question, corpus=corpus, k=k, filters=filters)
-        resources = await callers.resources(ctx)
-        caller = await callers.caller(ctx)
-        await caller.spend_query()
+        resources, caller = await _querying(callers, ctx)
         answer = await service.answer(
             resources,
             service.Ask(
@@ -244,6 +240,14 @@ def build_server(callers: Callers) -> MCPServer:
         return (await _read_resource(callers, ctx, document_id, page)).text
 
     return server
+
+
+async def _querying(callers: Callers, ctx: Context) -> tuple[Resources, Caller]:
+    """The resources and the caller of a search or a question, once it has spent its query token."""
+    resources = await callers.resources(ctx)
+    caller = await callers.caller(ctx)
+    await caller.spend_query()
+    return resources, caller
 
 
 async def _read(callers: Callers, ctx: Context, document_id: str, page: int | None) -> DocumentPublicText:

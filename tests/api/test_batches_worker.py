@@ -5,6 +5,7 @@ opens the same data dir: both embedded stores are single-process)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -51,7 +52,9 @@ async def test_a_queued_batch_is_answered_by_lore_worker(
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "widgets.md").write_text("# Widgets\n\nThe Alpha widget is blue and weighs three grams.\n")
-    lines = [json.dumps({"custom_id": f"q{n}", "question": "What colour is the Alpha widget?"}) for n in range(4)]
+    lines = [
+        json.dumps({"custom_id": f"q{n}", "question": "What colour is the Alpha widget?"}) for n in range(4)
+    ]
     lines.insert(2, "{oops")
 
     # when a batch is submitted
@@ -72,7 +75,8 @@ async def test_a_queued_batch_is_answered_by_lore_worker(
         llm__max_tokens="24",
         cache__semantic="false",
     )
-    done = subprocess.run(
+    done = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "cli", "worker", "--burst"],
         cwd=REPO,
         env=env,

@@ -17,23 +17,11 @@ from typing import Any, ClassVar
 
 def build_tiny_cross_encoder(root: Path) -> Path:
     """A random (seeded) one-layer BERT cross-encoder behind MiniLM's tokenizer, saved in ``root``."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
-    from core.components.embedding import default_model_path
+    from tests.conftest import save_tiny_bert
 
-    tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    config.num_labels = 1  # one relevance score per pair
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(root)
-    tokenizer.save_pretrained(root)
+    save_tiny_bert(root, BertForSequenceClassification, num_labels=1)  # one relevance score per pair
     return root
 
 
