@@ -9,7 +9,7 @@ export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint check clean
+.PHONY: install demo test test-fast lint check clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,7 +29,11 @@ demo: install
 	$(BIN)/lore serve
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
+
+# The fast lane: no real models, PostgreSQL, Redis, fuzzing or slow server restarts.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not models and not postgres and not redis and not fuzz and not slow"
 
 lint: install
 	$(BIN)/ruff check .

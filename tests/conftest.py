@@ -40,10 +40,11 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
 
 @pytest.fixture
 async def resources(tmp_path: Path) -> AsyncIterator[Resources]:
-    """Embedded resources (real embedder, Qdrant Edge, SQLite, llama.cpp) on a fresh data dir."""
+    """Embedded resources (real embedder, Qdrant Edge, SQLite) on a fresh data dir; llama.cpp is
+    loaded only by a test that uses ``resources.llm`` (most replace it with a scripted LLM)."""
     from core.resources import open_resources
 
-    async with open_resources(make_settings(tmp_path / "lore"), migrate_sqlite=True) as res:
+    async with open_resources(make_settings(tmp_path / "lore"), with_llm=False, migrate_sqlite=True) as res:
         yield res
 
 
