@@ -21,7 +21,7 @@ from core.db.engine import create_engine, session_factory
 from core.settings import CacheSettings, DatabaseSettings, LLMSettings, QueueSettings, Settings
 from tests.served import REPO, lore_env, served_corpus
 
-pytestmark = [pytest.mark.models, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.models, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 JSONL = {"Content-Type": "application/jsonl"}
 
 

@@ -22,7 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 from core.settings import Settings
 from tests.served import REPO, lore_env, served_process
 
-pytestmark = pytest.mark.models
+pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 HANDBOOK = (
     "# Widgets\n\nThe Alpha widget is blue and weighs three grams.\n\n"

@@ -33,6 +33,7 @@ def _lines(db: Path) -> list[tuple[int, str, int, int]]:
         return list(con.execute("SELECT n, state, attempts, answers FROM batch_lines ORDER BY n"))
 
 
+@pytest.mark.slow
 def test_a_killed_batch_resumes_and_answers_every_line_exactly_once(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -94,6 +95,7 @@ def test_a_killed_batch_resumes_and_answers_every_line_exactly_once(tmp_path: Pa
     assert '"state": "completed"' in status.stdout
 
 
+@pytest.mark.slow
 def test_a_batch_on_a_killed_lore_serve_resumes_at_its_next_start(tmp_path: Path) -> None:
     """The API's batches: lore serve SIGKILLed mid-batch, started again on the same data dir, goes on
     with the batch at start-up and answers every line exactly once."""
