@@ -96,5 +96,5 @@ def create_app(
     app.include_router(eval_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(batch_routes.router)
-    install_mcp(app, settings)
+    install_mcp(app)
     return app

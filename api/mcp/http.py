@@ -83,7 +83,7 @@ class HttpCallers(Callers):
         return caller
 
 
-def install_mcp(app: FastAPI, settings: Settings) -> None:
+def install_mcp(app: FastAPI) -> None:
     """Serve the MCP server at ``/mcp`` on ``app``, while :func:`mcp_lifespan` runs in its lifespan."""
     app.router.routes.append(Route(PATH, RequireBearer(_Serving(app)), include_in_schema=False))
 
