@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from retrieval.answer_types import AnswerType, holds
 from retrieval.citations import MARKER, content_words
 from retrieval.verification import split_sentences
 
@@ -198,3 +199,14 @@ def _compose(picked: Sequence[Candidate]) -> str:
         if c.follow:
             text += f"\n\n{c.follow}\n\n"
     return text.strip()
+
+
+def with_typed_heading(candidate: Candidate, kind: AnswerType) -> Candidate:
+    """``candidate`` led by its heading when only the heading holds the kind of answer asked for:
+    "When did mushroom trees stop dropping wood?" is answered by "1.4.0: Mushroom trees no longer
+    drop wood." under the heading "1.4.0" (the heading is in the cited passage too)."""
+    if not candidate.heading or holds(f"{candidate.text}\n{candidate.follow}", kind):
+        return candidate
+    if not holds(candidate.heading, kind):
+        return candidate
+    return replace(candidate, text=f"{candidate.heading}: {candidate.text}")

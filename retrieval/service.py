@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -19,9 +19,9 @@ from core.errors import InvalidInputError, NotFoundError, OverloadedError
 from core.resources import Resources
 from core.types import Answer, AnswerKind, Citation, SearchFilter, SearchHit
 from retrieval import answer_cache
-from retrieval.answer_types import AnswerType, expected_type, holds
+from retrieval.answer_types import expected_type, holds
 from retrieval.corpus_terms import never_mentioned_text, unmentioned
-from retrieval.extractive import Candidate, candidates, extract_answer
+from retrieval.extractive import candidates, extract_answer, with_typed_heading
 from retrieval.followup import standalone_question
 from retrieval.guardrails import check_question, neutralise_sources
 from retrieval.prompt import build_messages, fit_sources
@@ -716,17 +716,6 @@ async def _extracted(resources: Resources, prepared: _Prepared) -> str:
         f"covering {extract.coverage:.0%} of the question's words"
     )
     return "" if low else extract.answer
-
-
-def with_typed_heading(candidate: Candidate, kind: AnswerType) -> Candidate:
-    """``candidate`` led by its heading when only the heading holds the kind of answer asked for:
-    "When did mushroom trees stop dropping wood?" is answered by "1.4.0: Mushroom trees no longer
-    drop wood." under the heading "1.4.0" (the heading is in the cited passage too)."""
-    if not candidate.heading or holds(f"{candidate.text}\n{candidate.follow}", kind):
-        return candidate
-    if not holds(candidate.heading, kind):
-        return candidate
-    return replace(candidate, text=f"{candidate.heading}: {candidate.text}")
 
 
 async def _once(text: Awaitable[str]) -> AsyncIterator[str]:

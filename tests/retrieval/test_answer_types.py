@@ -75,3 +75,15 @@ def test_an_extract_required_to_hold_a_kind_picks_only_such_sentences_or_none() 
     weak = [[1.0, 0.0], [0.0, 1.0]]
     empty = extract_answer("How many wings did Balduran have?", [1.0, 0.0], found, weak, required=number)
     assert empty.answer == "" and empty.chosen == ()
+
+
+def test_a_sentence_whose_answer_is_only_in_its_heading_is_led_by_the_heading() -> None:
+    from retrieval.extractive import with_typed_heading
+
+    under = Candidate(1, 0, "Mushroom trees no longer drop wood.", heading="1.4.0")
+    assert with_typed_heading(under, AnswerType.DATE).text == "1.4.0: Mushroom trees no longer drop wood."
+    # Left alone when the sentence holds it itself, or the heading does not either.
+    dated = Candidate(1, 0, "In 1.4.0 mushroom trees stopped dropping wood.", heading="1.3.0")
+    assert with_typed_heading(dated, AnswerType.DATE) is dated
+    plain = Candidate(1, 0, "Mushroom trees no longer drop wood.", heading="Balance changes")
+    assert with_typed_heading(plain, AnswerType.DATE) is plain
