@@ -1,7 +1,7 @@
 """Ingestion jobs the API starts: asyncio tasks on the server's loop, answered for before they run.
 
 A job gets its ID when it is accepted; the pipeline records the job row under that ID when the job
-starts, and until then this runner answers for the job as ``pending``. The pipeline keeps the row's
+starts, and until then this runner answers for the job as ``queued``. The pipeline keeps the row's
 state, counts and failures; the runner records what the pipeline cannot: a job cancelled before it
 started or stopped part way, a job cut off by the shutdown (``interrupted``), a job that failed
 before its row existed.
@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from api.dependencies import on_loop
-from core.db.models import CorpusRow, IngestionJobRow, utcnow
+from core.db.models import IngestionJobRow, utcnow
 from core.errors import LoreError
-from ingestion.pipeline import request_cancel, this_worker
+from ingestion.jobs import JobKind, JobState, describe_accepted, end_unrecorded_job, request_cancel
 
 log = logging.getLogger("lore.api.jobs")
 
@@ -46,7 +46,7 @@ class RunningJob:
     id: str
     corpus: str
     corpus_id: str
-    kind: str
+    kind: JobKind
     documents_total: int
     accepted_at: datetime = field(default_factory=utcnow)
     task: asyncio.Task[None] | None = None
@@ -54,23 +54,13 @@ class RunningJob:
 
     def describe_pending(self) -> dict[str, Any]:
         """The job as :func:`ingestion.jobs.describe_job` shows one, before its row exists."""
-        return {
-            "id": self.id,
-            "corpus": self.corpus,
-            "kind": self.kind,
-            "state": "pending",
-            "documents_total": self.documents_total,
-            "documents_new": 0,
-            "documents_changed": 0,
-            "documents_unchanged": 0,
-            "documents_deleted": 0,
-            "documents_failed": 0,
-            "chunks_embedded": 0,
-            "documents_per_s": None,
-            "started_at": self.accepted_at.isoformat(),
-            "finished_at": None,
-            "error": None,
-        }
+        return describe_accepted(
+            job_id=self.id,
+            corpus=self.corpus,
+            kind=self.kind,
+            total=self.documents_total,
+            accepted_at=self.accepted_at,
+        )
 
 
 class JobRunner:
@@ -89,7 +79,7 @@ class JobRunner:
         *,
         corpus: str,
         corpus_id: str,
-        kind: str,
+        kind: JobKind,
         documents_total: int = 0,
     ) -> RunningJob:
         """Start ``run(job_id)`` in the background and return the job at once."""
@@ -104,6 +94,14 @@ class JobRunner:
         job.task.add_done_callback(lambda _: self._forget(job))
         self._jobs[job.id] = job
         return job
+
+    def starter(self) -> Callable[..., str]:
+        """:meth:`start` as :func:`ingestion.submit.submit_job` calls it: the job's ID back."""
+
+        def start(run: Callable[[str], Awaitable[object]], **job: Any) -> str:
+            return self.start(run, **job).id
+
+        return start
 
     def get(self, job_id: str) -> RunningJob | None:
         return self._jobs.get(job_id)
@@ -135,7 +133,7 @@ class JobRunner:
         if job is None:
             return False
         if job_id in {j.id for j in await self.pending()}:
-            await self._stop([job], state="cancelled", error=CANCELLED_PENDING, timeout_s=10.0)
+            await self._stop([job], state=JobState.CANCELLED, error=CANCELLED_PENDING, timeout_s=10.0)
             return True
         await request_cancel(self._sessions, job_id)
         watchdog = asyncio.create_task(self._stop_unless_stopped(job), name=f"cancel {job.id}")
@@ -148,13 +146,13 @@ class JobRunner:
             return
         done, _ = await asyncio.wait({job.task}, timeout=self.cancel_grace_s)
         if not done:
-            await self._stop([job], state="cancelled", error=CANCELLED_PART_WAY, timeout_s=10.0)
+            await self._stop([job], state=JobState.CANCELLED, error=CANCELLED_PART_WAY, timeout_s=10.0)
 
     async def stop_corpus(self, corpus_id: str) -> None:
         """Stop this server's jobs into a corpus about to be deleted, so none writes to it afterwards."""
         jobs = [j for j in self._jobs.values() if j.corpus_id == corpus_id]
         if jobs:
-            await self._stop(jobs, state="cancelled", error="its corpus was deleted", timeout_s=10.0)
+            await self._stop(jobs, state=JobState.CANCELLED, error="its corpus was deleted", timeout_s=10.0)
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """Cancel every running job and record each interrupted (the server is shutting down)."""
@@ -163,7 +161,10 @@ class JobRunner:
         if self._jobs:
             log.warning("cancelling %d running ingestion job(s) at shutdown", len(self._jobs))
             await self._stop(
-                list(self._jobs.values()), state="interrupted", error=SHUTDOWN_ERROR, timeout_s=timeout_s
+                list(self._jobs.values()),
+                state=JobState.INTERRUPTED,
+                error=SHUTDOWN_ERROR,
+                timeout_s=timeout_s,
             )
 
     async def _run(self, job: RunningJob, run: Callable[[str], Awaitable[object]]) -> None:
@@ -177,11 +178,13 @@ class JobRunner:
                 "job %s (%s into %s) failed: %s", job.id, job.kind, job.corpus, reason, exc_info=not expected
             )
             # A crawl can fail after its ingestion finished (retiring gone pages): the job failed.
-            await self._record(job, state="failed", error=reason, replace=("running", "succeeded"))
+            await self._record(job, state=JobState.FAILED, error=reason, replace=(JobState.SUCCEEDED,))
             return
         log.info("job %s finished: %s", job.id, getattr(result, "state", "done"))
 
-    async def _stop(self, jobs: Sequence[RunningJob], *, state: str, error: str, timeout_s: float) -> None:
+    async def _stop(
+        self, jobs: Sequence[RunningJob], *, state: JobState, error: str, timeout_s: float
+    ) -> None:
         tasks: set[asyncio.Task[None]] = set()
         for job in jobs:
             job.stopping = True
@@ -195,31 +198,27 @@ class JobRunner:
         for job in jobs:
             # The pipeline marks a job it sees cancelled as cancelled (or failed, if the cancel hit
             # it as it failed); either was this stop, which knows why.
-            await self._record(job, state=state, error=error, replace=("running", "failed", "cancelled"))
+            await self._record(job, state=state, error=error, replace=(JobState.FAILED, JobState.CANCELLED))
             self._jobs.pop(job.id, None)
             log.warning("job %s (%s into %s) %s", job.id, job.kind, job.corpus, state)
 
-    async def _record(self, job: RunningJob, *, state: str, error: str, replace: Sequence[str]) -> None:
-        """Set the row's ``state`` when its state is one of ``replace``; make the row if there is none."""
+    async def _record(
+        self, job: RunningJob, *, state: JobState, error: str, replace: Sequence[JobState]
+    ) -> None:
+        """End the job as ``state`` when it runs or is in ``replace``; make its row if there is none."""
         try:
             async with self._sessions() as session:
-                row = await session.get(IngestionJobRow, job.id)
-                if row is None:
-                    if await session.get(CorpusRow, job.corpus_id) is None:
-                        return
-                    row = IngestionJobRow(
-                        id=job.id,
-                        corpus_id=job.corpus_id,
-                        kind=job.kind,
-                        documents_total=job.documents_total,
-                        started_at=job.accepted_at,
-                        worker=this_worker(),
-                    )
-                    session.add(row)
-                elif row.state not in replace:
-                    return
-                row.state, row.error, row.finished_at = state, error, utcnow()
-                row.heartbeat_at = row.finished_at
+                await end_unrecorded_job(
+                    session,
+                    job_id=job.id,
+                    corpus_id=job.corpus_id,
+                    kind=job.kind,
+                    total=job.documents_total,
+                    accepted_at=job.accepted_at,
+                    state=state,
+                    error=error,
+                    replace=replace,
+                )
                 await session.commit()
         except Exception:
             log.exception("could not record job %s as %s", job.id, state)

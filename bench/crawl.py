@@ -103,9 +103,9 @@ class Timer:
 async def crawl_three_times(url: str, site_root: Path, args: argparse.Namespace) -> dict[str, object]:
     from core.resources import open_resources
     from core.settings import CrawlSettings, Settings
+    from ingestion.corpus_index import corpus_index
     from ingestion.crawl import crawl
-    from ingestion.jobs import list_documents
-    from ingestion.pipeline import corpus_index
+    from ingestion.documents import list_documents
 
     settings = CrawlSettings(
         allow_hosts=["127.0.0.1"],

@@ -82,8 +82,8 @@ def _encode_seconds(resources: Resources, texts: list[str]) -> float:
 def _chunk_texts(resources: Resources, folder: Path) -> list[str]:
     from core.indexing import IndexConfig
     from ingestion.chunking import chunk_blocks
+    from ingestion.corpus_index import chunk_budget
     from ingestion.extract import extract
-    from ingestion.pipeline import chunk_budget
 
     config = IndexConfig.defaults(resources.settings)
     return [

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from evals.suite import load_suite  # noqa: E402
 from ingestion.formats.html import extract_html  # noqa: E402
-from ingestion.pipeline import discover  # noqa: E402
+from ingestion.sources import discover  # noqa: E402
 from retrieval.citations import content_words  # noqa: E402
 
 ROOT = Path("/usr/share/doc/python3.11/html")

@@ -77,7 +77,8 @@ async def build(data_dir: Path, chunks: int) -> None:
     from core.resources import open_resources
     from core.settings import Settings
     from core.types import Chunk, ChunkPoint
-    from ingestion.pipeline import corpus_index, ingest_paths
+    from ingestion.corpus_index import corpus_index
+    from ingestion.pipeline import ingest_paths
 
     settings = Settings(data_dir=data_dir)
     async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:

@@ -61,7 +61,8 @@ def questions(dataset: Path, split: str) -> list[Question]:
 
 
 async def _ingest(resources: Resources, dataset: Path) -> None:
-    from ingestion.pipeline import Source, ingest_sources
+    from ingestion.pipeline import ingest_sources
+    from ingestion.sources import Source
 
     sources = [
         Source(source=row["source_url"], name=f"document-{row['index']}.txt", data=row["text"].encode())

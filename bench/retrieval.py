@@ -84,7 +84,8 @@ def documents_in_order(sources: Sequence[str]) -> list[str]:
 
 
 async def _ingest(resources: Resources, dataset: Path) -> None:
-    from ingestion.pipeline import Source, ingest_sources
+    from ingestion.pipeline import ingest_sources
+    from ingestion.sources import Source
 
     sources = []
     for line in (dataset / "corpus.jsonl").read_text().splitlines():

@@ -13,6 +13,7 @@ from rich.table import Table
 from cli.exits import run
 from core.db.engine import open_engine, session_factory
 from core.settings import Settings, get_settings
+from ingestion import documents as ingestion_documents
 from ingestion import jobs as ingestion_jobs
 
 jobs_app = typer.Typer(help="Ingestion jobs: list, inspect, cancel.", no_args_is_help=True)
@@ -90,10 +91,8 @@ def cancel_job(job_id: Annotated[str, typer.Argument(help="The running job's ID.
     """Ask a running job to stop after the document it is working on."""
 
     async def main(_: Settings, sessions: Any) -> None:
-        from ingestion.pipeline import mark_interrupted_jobs, request_cancel
-
-        await mark_interrupted_jobs(sessions)
-        await request_cancel(sessions, job_id)
+        await ingestion_jobs.mark_interrupted_jobs(sessions)
+        await ingestion_jobs.request_cancel(sessions, job_id)
 
     _run(main)
     out.print(f"asked job {job_id} to stop; it stops after the documents it is writing")
@@ -107,7 +106,7 @@ def list_documents(
     """The corpus's documents with their chunk counts."""
 
     async def main(_: Settings, sessions: Any) -> list[dict[str, Any]]:
-        return await ingestion_jobs.list_documents(sessions, corpus=corpus)
+        return await ingestion_documents.list_documents(sessions, corpus=corpus)
 
     documents = _run(main)
     if as_json:

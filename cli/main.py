@@ -124,12 +124,24 @@ def ingest(
     """
     settings = get_settings()
     if queue:
-        _enqueue(settings, paths, corpus=corpus or settings.default_corpus, as_json=as_json)
+        import os
+
+        from ingestion.jobs import JobKind
+        from ingestion.sources import discover
+        from ingestion.submit import JobSpec
+
+        spec = JobSpec(
+            kind=JobKind.INGEST,
+            corpus=corpus or settings.default_corpus,
+            sources=discover(paths),
+            prune_under=[f"{p.resolve()}{os.sep}" for p in paths if p.is_dir()],
+        )
+        _enqueue(settings, spec, as_json=as_json)
         return
 
     async def main() -> dict[str, Any]:
-        from core.db.models import JobDocumentRow
         from core.resources import open_resources
+        from ingestion import jobs
         from ingestion.pipeline import ingest_paths
 
         async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:
@@ -139,15 +151,9 @@ def ingest(
                 )
             result = summary.as_dict()
             if summary.documents_failed:
-                from sqlalchemy import select
-
                 async with resources.sessions() as session:
-                    rows = await session.execute(
-                        select(JobDocumentRow).where(
-                            JobDocumentRow.job_id == summary.job_id, JobDocumentRow.status == "failed"
-                        )
-                    )
-                    result["failures"] = [{"source": r.source, "error": r.error} for r in rows.scalars()]
+                    outcomes = await jobs.document_outcomes(session, job_id=summary.job_id)
+                result["failures"] = jobs.failures_of(outcomes)
             return result
 
     result = _run(main())
@@ -161,26 +167,30 @@ def ingest(
         raise typer.Exit(FAILED)
 
 
-def _enqueue(settings: Settings, paths: list[Path], *, corpus: str, as_json: bool) -> None:
-    async def main() -> dict[str, Any]:
-        import os
+def _enqueue(settings: Settings, spec: Any, *, as_json: bool) -> None:
+    """Put the job ``spec`` (an ingestion.submit.JobSpec) on the queue; print its ID and how to follow it."""
 
+    async def main() -> dict[str, Any]:
         from core.resources import open_resources
-        from ingestion.pipeline import discover
-        from ingestion.queued import enqueue_sources
+        from ingestion.submit import submit_job
 
         async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:
-            sources = discover(paths)
-            scopes = [f"{p.resolve()}{os.sep}" for p in paths if p.is_dir()]
-            job_id = await enqueue_sources(resources, sources, corpus=corpus, prune_under=scopes)
-        return {"job_id": job_id, "corpus": corpus, "state": "queued", "documents_total": len(sources)}
+            submitted = await submit_job(resources, spec, queue=True)
+        return {
+            "job_id": submitted.job_id,
+            "corpus": spec.corpus,
+            "kind": spec.kind,
+            "state": submitted.state,
+            "documents_total": len(spec.sources),
+        }
 
     result = _run(main())
     if as_json:
         print(json.dumps(result))
     else:
+        what = f"{result['documents_total']} documents " if result["documents_total"] else ""
         out.print(
-            f"job {result['job_id']} queued: {result['documents_total']} documents into {corpus!r}; "
+            f"{result['kind']} job {result['job_id']} queued: {what}into {result['corpus']!r}; "
             f"follow it with `lore jobs show {result['job_id']}`"
         )
 
@@ -211,7 +221,8 @@ def worker(
     async def main() -> None:
         from core.components.queue import run_worker
         from core.resources import open_resources
-        from ingestion.queued import requeue_orphaned_jobs, run_queued_job
+        from ingestion.queued import requeue_orphaned_jobs
+        from ingestion.submit import run_queued
 
         if settings.vector_store.url is None or settings.uses_sqlite:
             logging.getLogger("lore.worker").warning(
@@ -229,7 +240,7 @@ def worker(
             limiter = open_rate_limiter(settings)
 
             async def handle(job_id: str) -> str:
-                return await run_queued_job(resources, job_id)
+                return await run_queued(resources, job_id)
 
             async def handle_batch(batch_id: str) -> str:
                 return await answer_queued_batch(resources, batch_id, limiter)
@@ -279,25 +290,38 @@ def crawl(
         list[str] | None, typer.Option(help="Skip URLs this regular expression matches (repeatable).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON line.")] = False,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue", help="Put the crawl on the queue for a `lore worker`; print its ID and return."
+        ),
+    ] = False,
 ) -> None:
     """Crawl web sites into a corpus; a page unchanged since the last crawl costs a 304.
 
     Exit status as `lore ingest`: 1 when some pages failed (refused, unreachable, unreadable).
     """
-    from core.settings import CrawlSettings
+    from ingestion.crawl import crawl_settings as merge_crawl_settings
 
     settings = get_settings()
-    base = settings.ingestion.crawl
-    crawl_settings = CrawlSettings.model_validate(
-        base.model_dump()
-        | {
-            "max_pages": max_pages or base.max_pages,
-            "max_depth": base.max_depth if max_depth is None else max_depth,
-            "allow_hosts": [*base.allow_hosts, *(allow_host or [])],
-            "include_patterns": [*base.include_patterns, *(include or [])],
-            "exclude_patterns": [*base.exclude_patterns, *(exclude or [])],
-        }
+    crawl_settings = merge_crawl_settings(
+        settings.ingestion.crawl,
+        max_pages=max_pages,
+        max_depth=max_depth,
+        allow_hosts=allow_host or [],
+        include_patterns=include or [],
+        exclude_patterns=exclude or [],
+        ceiling=False,
     )
+    if queue:
+        from ingestion.jobs import JobKind
+        from ingestion.submit import JobSpec
+
+        spec = JobSpec(
+            kind=JobKind.CRAWL, corpus=corpus or settings.default_corpus, urls=urls, crawl=crawl_settings
+        )
+        _enqueue(settings, spec, as_json=as_json)
+        return
 
     async def main() -> dict[str, Any]:
         from core.resources import open_resources
@@ -345,9 +369,28 @@ def reindex(
         int | None, typer.Option(min=0, help="Tokens repeated between chunks (default: the corpus's).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON line.")] = False,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue", help="Put the re-index on the queue for a `lore worker`; print its ID and return."
+        ),
+    ] = False,
 ) -> None:
     """Re-embed a corpus into a new collection while search goes on using the old one, then switch."""
     settings = get_settings()
+    if queue:
+        from ingestion.jobs import JobKind
+        from ingestion.submit import JobSpec
+
+        spec = JobSpec(
+            kind=JobKind.REINDEX,
+            corpus=corpus,
+            model=model,
+            chunk_tokens=chunk_tokens,
+            chunk_overlap_tokens=chunk_overlap,
+        )
+        _enqueue(settings, spec, as_json=as_json)
+        return
 
     async def main() -> dict[str, Any]:
         from core.resources import open_resources

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.errors import InvalidInputError
 from evals.suite import DatasetSpec, EvalCase, load_dataset
-from ingestion.pipeline import Source
+from ingestion.sources import Source
 
 DEFAULT_DATASETS_DIR = Path("../shared/datasets")
 

@@ -53,7 +53,8 @@ def run_info(settings: Settings, suite: Suite, out_dir: Path, *, target: str) ->
 
 async def ingest_suite(resources: Resources, suite: Suite, *, progress: Any = None) -> dict[str, Any] | None:
     """Ingest the suite's paths and its dataset's documents (unchanged documents are skipped)."""
-    from ingestion.pipeline import Source, discover, ingest_sources
+    from ingestion.pipeline import ingest_sources
+    from ingestion.sources import Source, discover
 
     sources: list[Source] = discover(suite.ingest) if suite.ingest else []
     if suite.dataset.ingest_documents:

@@ -1,16 +1,17 @@
-"""A stored document's extracted text, whole or one page, for readers with a grant on its corpus.
+"""The documents a corpus holds: listed, described, deleted, and their extracted text.
 
-The text is what ingestion extracted and chunked (its stored blocks, see ``DocumentBlocksRow``), so a
-citation's passage is found in it as it was indexed. Used by the MCP server's ``get_document`` tool
-and ``lore://documents/...`` resources.
+The CLI (`lore documents`), the admin API and the MCP server read documents through these functions.
+A document's text is what ingestion extracted and chunked (its stored blocks, see
+``DocumentBlocksRow``), so a citation's passage is found in it as it was indexed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db.models import CorpusRow, DocumentBlocksRow, DocumentRow
 from core.errors import NotFoundError
@@ -71,3 +72,53 @@ async def document_text(
         page=page,
         text="\n\n".join(b.text for b in blocks),
     )
+
+
+def describe_document(row: DocumentRow, corpus: str) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "corpus": corpus,
+        "source": row.source,
+        "title": row.title,
+        "chunks": row.chunk_count,
+        "pages": row.pages,
+        "updated_at": row.updated_at.isoformat(),
+        "missing_since": row.missing_since.isoformat() if row.missing_since else None,
+    }
+
+
+async def list_documents(sessions: async_sessionmaker[AsyncSession], *, corpus: str) -> list[dict[str, Any]]:
+    async with sessions() as session:
+        corpus_row = (
+            await session.execute(select(CorpusRow).where(CorpusRow.name == corpus))
+        ).scalar_one_or_none()
+        if corpus_row is None:
+            raise NotFoundError(f"no corpus named {corpus!r}")
+        rows = (
+            await session.execute(
+                select(DocumentRow).where(DocumentRow.corpus_id == corpus_row.id).order_by(DocumentRow.source)
+            )
+        ).scalars()
+        return [describe_document(r, corpus) for r in rows]
+
+
+async def get_document(sessions: async_sessionmaker[AsyncSession], document_id: str) -> dict[str, Any]:
+    async with sessions() as session:
+        row, corpus = await find_document(session, document_id)
+    return describe_document(row, corpus)
+
+
+async def delete_document(resources: Resources, document_id: str) -> None:
+    """Delete a document: its chunks first, then its row and blocks; its corpus's version moves on."""
+    async with resources.sessions() as session:
+        row = await session.get(DocumentRow, document_id)
+        if row is None:
+            raise NotFoundError(f"no document {document_id!r}")
+        corpus = await session.get(CorpusRow, row.corpus_id)
+        if corpus is not None:
+            if corpus.collection is not None:
+                await resources.store.delete_document(corpus.collection, row.id)
+            corpus.version += 1
+        # Its stored blocks go with the row (foreign key cascade).
+        await session.delete(row)
+        await session.commit()

@@ -21,28 +21,20 @@ from pathlib import Path
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
-from core.db.models import CorpusRow, IngestionJobRow, JobDocumentRow, JobSourceRow, utcnow
-from core.errors import BackendError, ConfigurationError, LoreError
+from core.db.models import CorpusRow, IngestionJobRow, JobSourceRow, utcnow
+from core.errors import BackendError, ConfigurationError
 from core.resources import Resources
-from ingestion.pipeline import (
-    CorpusIndex,
-    Source,
-    _finish_one,
-    _prepare_one,
-    _prune_gone,
-    corpus_index,
-    get_or_create_corpus,
-    refuse_while_reindexing,
-    this_worker,
-    write_chunks,
-)
+from ingestion import jobs
+from ingestion.corpus_index import CorpusIndex, corpus_index, get_or_create_corpus, refuse_while_reindexing
+from ingestion.jobs import RUNNABLE, JobKind, JobState
+from ingestion.retire import prune_gone
+from ingestion.sources import Source
+from ingestion.stages import embed_and_write, finish_document, prepare_document
 
 log = logging.getLogger("lore.ingestion.queue")
 
 # The ``worker`` of a queued job's row: no one process runs it, so only its heartbeat tells it is alive.
 QUEUE_WORKER = "queue"
-# States in which a worker takes a job up (interrupted: every worker on it died; it resumes).
-RUNNABLE = ("queued", "running", "interrupted")
 
 
 async def enqueue_sources(
@@ -50,7 +42,7 @@ async def enqueue_sources(
     sources: Sequence[Source],
     *,
     corpus: str,
-    kind: str = "ingest",
+    kind: JobKind = JobKind.INGEST,
     prune_under: Sequence[str] = (),
     job_id: str | None = None,
 ) -> str:
@@ -65,18 +57,16 @@ async def enqueue_sources(
     async with resources.sessions() as session:
         corpus_row = await get_or_create_corpus(session, corpus)
         await refuse_while_reindexing(session, corpus_row)
-        job = IngestionJobRow(
-            id=job_id or str(uuid.uuid4()),
+        job = await jobs.start_job(
+            session,
             corpus_id=corpus_row.id,
             kind=kind,
-            state="queued",
-            documents_total=len(unique),
-            heartbeat_at=utcnow(),
+            job_id=job_id,
+            state=JobState.QUEUED,
+            total=len(unique),
             worker=QUEUE_WORKER,
-            prune_under=list(prune_under) or None,
+            prune_under=prune_under,
         )
-        session.add(job)
-        await session.flush()
         session.add_all(
             JobSourceRow(
                 job_id=job.id,
@@ -88,19 +78,21 @@ async def enqueue_sources(
             for src in unique.values()
         )
         await session.commit()
+    await put_on_queue(resources, job.id)
+    return job.id
+
+
+async def put_on_queue(resources: Resources, job_id: str, *, copies: int | None = None) -> None:
+    """Enqueue a job recorded as queued (``copies``: workers that may share it, default the setting)."""
+    assert resources.queue is not None
     try:
-        await resources.queue.enqueue(job.id)
+        await resources.queue.enqueue(job_id, copies=copies)
     except Exception as exc:
         # No worker will ever see it: say so on the job rather than leave it queued for good.
         async with resources.sessions() as session:
-            await session.execute(
-                update(IngestionJobRow)
-                .where(IngestionJobRow.id == job.id)
-                .values(state="failed", finished_at=utcnow(), error=f"could not enqueue the job: {exc}")
-            )
+            await jobs.fail_enqueue(session, job_id=job_id, error=f"could not enqueue the job: {exc}")
             await session.commit()
         raise BackendError(f"the job queue is unavailable: {exc}") from exc
-    return job.id
 
 
 async def requeue_orphaned_jobs(resources: Resources) -> list[str]:
@@ -119,7 +111,7 @@ async def requeue_orphaned_jobs(resources: Resources) -> list[str]:
                 await session.scalars(
                     select(IngestionJobRow.id).where(
                         IngestionJobRow.worker == QUEUE_WORKER,
-                        IngestionJobRow.state.in_(("running", "interrupted")),
+                        IngestionJobRow.state.in_((JobState.RUNNING, JobState.INTERRUPTED)),
                         IngestionJobRow.heartbeat_at < silent_since,
                     )
                 )
@@ -137,7 +129,7 @@ async def run_queued_job(resources: Resources, job_id: str) -> str:
     Returns at once for a job that is gone or already ended. Waits while other workers hold the
     last documents, taking over those whose claims lapse.
     """
-    worker = f"{this_worker()}:{uuid.uuid4().hex[:8]}"
+    worker = f"{jobs.this_worker()}:{uuid.uuid4().hex[:8]}"
     async with resources.sessions() as session:
         job = await session.get(IngestionJobRow, job_id)
         if job is None or job.state not in RUNNABLE:
@@ -145,11 +137,7 @@ async def run_queued_job(resources: Resources, job_id: str) -> str:
         corpus = await session.get(CorpusRow, job.corpus_id)
         if corpus is None:
             return "gone"
-        await session.execute(
-            update(IngestionJobRow)
-            .where(IngestionJobRow.id == job_id, IngestionJobRow.state.in_(RUNNABLE))
-            .values(state="running", heartbeat_at=utcnow(), error=None, finished_at=None)
-        )
+        await jobs.resume_job(session, job_id=job_id)
         await session.commit()
     index = await corpus_index(resources, corpus.name)
     log.info("worker %s joins job %s (%s into %s)", worker, job_id, job.kind, corpus.name)
@@ -167,20 +155,23 @@ async def _work(resources: Resources, job_id: str, worker: str, index: CorpusInd
     poll_s = min(1.0, settings.lease_s / 4)
     async with _renewing_leases(resources, job_id, worker):
         while True:
-            state = await _state(resources, job_id)
-            if state != "running":
+            async with resources.sessions() as session:
+                state = await jobs.job_state(session, job_id=job_id)
+            if state != JobState.RUNNING:
                 await _release(resources, job_id, worker)
-                return state
+                return state or "gone"
             claimed = await _claim(resources, job_id, worker, settings.claim_batch)
             if claimed:
                 log.debug("worker %s claimed %s", worker, [src.source for src in claimed])
                 await _ingest(resources, index, job_id, worker, claimed)
-                if await _cancel_requested(resources, job_id):
+                async with resources.sessions() as session:
+                    cancelled = await jobs.cancel_requested(session, job_id=job_id)
+                if cancelled:
                     await _release(resources, job_id, worker)
-                    return await _finish(resources, job_id, index, "cancelled")
+                    return await _finish(resources, job_id, index, JobState.CANCELLED)
                 continue
             if await _remaining(resources, job_id) == 0:
-                return await _finish(resources, job_id, index, "succeeded")
+                return await _finish(resources, job_id, index, JobState.SUCCEEDED)
             await asyncio.sleep(poll_s)
 
 
@@ -233,20 +224,12 @@ async def _ingest(
     resources: Resources, index: CorpusIndex, job_id: str, worker: str, sources: list[Source]
 ) -> None:
     """Prepare, embed, write and record the claimed documents, as the in-process pipeline does."""
-    works = await asyncio.gather(*(_prepare_one(resources, src, index) for src in sources))
-    to_write = [w for w in works if w.status is None]
-    if to_write:
-        try:
-            await write_chunks(resources, index, [c for w in to_write for c in w.chunks])
-        except BackendError:
-            raise
-        except LoreError as exc:
-            for work in to_write:
-                work.status, work.error = "failed", exc.message
+    works = await asyncio.gather(*(prepare_document(resources, src, index) for src in sources))
+    await embed_and_write(resources, index, works)
     for work in works:
         if work.status is None:
-            await _finish_one(resources, work, index)
-        written = len(work.chunks) if work.status in ("new", "changed") else 0
+            await finish_document(resources, work, index)
+        assert work.status is not None
         async with resources.sessions() as session:
             done = await session.execute(
                 update(JobSourceRow)
@@ -263,29 +246,18 @@ async def _ingest(
                 log.warning("worker %s lost its claim on %s", worker, work.src.source)
                 await session.rollback()
                 continue
-            session.add(
-                JobDocumentRow(
-                    job_id=job_id,
-                    source=work.src.source,
-                    status=work.status,
-                    chunks=written,
-                    error=work.error,
-                )
-            )
-            counter = getattr(IngestionJobRow, f"documents_{work.status}")
-            await session.execute(
-                update(IngestionJobRow)
-                .where(IngestionJobRow.id == job_id)
-                .values(
-                    {
-                        counter: counter + 1,
-                        IngestionJobRow.chunks_embedded: IngestionJobRow.chunks_embedded + written,
-                        IngestionJobRow.heartbeat_at: utcnow(),
-                    }
-                )
+            await jobs.record_document(
+                session,
+                job_id=job_id,
+                source=work.src.source,
+                status=work.status,
+                chunks=work.written,
+                error=work.error,
+                stage=work.stage,
+                timings_ms=work.timings_ms,
             )
             await session.commit()
-        log.info("worker %s ingested %s: %s, %d chunks", worker, work.src.source, work.status, written)
+        log.info("worker %s ingested %s: %s, %d chunks", worker, work.src.source, work.status, work.written)
 
 
 @asynccontextmanager
@@ -309,7 +281,7 @@ async def _renewing_leases(resources: Resources, job_id: str, worker: str) -> As
                     )
                     await session.execute(
                         update(IngestionJobRow)
-                        .where(IngestionJobRow.id == job_id, IngestionJobRow.state == "running")
+                        .where(IngestionJobRow.id == job_id, IngestionJobRow.state == JobState.RUNNING)
                         .values(heartbeat_at=utcnow())
                     )
                     await session.commit()
@@ -337,19 +309,6 @@ async def _release(resources: Resources, job_id: str, worker: str) -> None:
         await session.commit()
 
 
-async def _state(resources: Resources, job_id: str) -> str:
-    async with resources.sessions() as session:
-        state = await session.scalar(select(IngestionJobRow.state).where(IngestionJobRow.id == job_id))
-    return state or "gone"
-
-
-async def _cancel_requested(resources: Resources, job_id: str) -> bool:
-    async with resources.sessions() as session:
-        return bool(
-            await session.scalar(select(IngestionJobRow.cancel_requested).where(IngestionJobRow.id == job_id))
-        )
-
-
 async def _remaining(resources: Resources, job_id: str) -> int:
     async with resources.sessions() as session:
         count = await session.scalar(
@@ -360,30 +319,26 @@ async def _remaining(resources: Resources, job_id: str) -> int:
     return int(count or 0)
 
 
-async def _finish(resources: Resources, job_id: str, index: CorpusIndex, state: str) -> str:
+async def _finish(resources: Resources, job_id: str, index: CorpusIndex, state: JobState) -> str:
     """End the job as ``state`` unless another worker ended it first; the state it ends in."""
     async with resources.sessions() as session:
-        ended = await session.execute(
-            update(IngestionJobRow)
-            .where(IngestionJobRow.id == job_id, IngestionJobRow.state == "running")
-            .values(state=state, finished_at=utcnow(), heartbeat_at=utcnow())
-        )
+        ended = await jobs.finish_job(session, job_id=job_id, state=state)
         await session.commit()
-        if not ended.rowcount:  # type: ignore[attr-defined]
-            return await _state(resources, job_id)
+        if not ended:
+            return str(await jobs.job_state(session, job_id=job_id) or "gone")
         # The worker that ends the job indexes what every worker wrote (the server does it itself).
         await resources.store.optimize(index.collection)
         job = await session.get(IngestionJobRow, job_id, populate_existing=True)
         assert job is not None
         deleted = 0
-        if state == "succeeded" and job.prune_under:
+        if state == JobState.SUCCEEDED and job.prune_under:
             seen = set(
                 (
                     await session.scalars(select(JobSourceRow.source).where(JobSourceRow.job_id == job_id))
                 ).all()
             )
-            deleted = await _prune_gone(resources, index.corpus, job.prune_under, seen)
-        job.documents_deleted = deleted
+            deleted = await prune_gone(resources, index.corpus, job.prune_under, seen)
+        await jobs.record_deleted(session, job_id=job_id, documents=deleted)
         if job.documents_new or job.documents_changed or deleted:
             await session.execute(
                 update(CorpusRow).where(CorpusRow.id == index.corpus.id).values(version=CorpusRow.version + 1)

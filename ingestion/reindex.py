@@ -13,37 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.components.embedding import canonical_model_name
-from core.db.models import (
-    CorpusRow,
-    DocumentBlocksRow,
-    DocumentRow,
-    IngestionJobRow,
-    JobDocumentRow,
-    utcnow,
-)
+from core.db.models import CorpusRow, DocumentBlocksRow, DocumentRow
 from core.errors import BackendError, ConflictError, InvalidInputError, LoreError, NotFoundError
 from core.indexing import IndexConfig, collection_alias, collection_name, corpus_collections
 from core.resources import Resources
 from core.types import Chunk
+from ingestion import jobs
+from ingestion.corpus_index import CorpusIndex
 from ingestion.extract import kind_of
 from ingestion.formats.document import unpack_blocks
-from ingestion.pipeline import (
-    CorpusIndex,
-    Progress,
-    make_chunks,
-    mark_interrupted_jobs,
-    this_worker,
-    write_chunks,
-)
+from ingestion.jobs import DocumentStage, DocumentStatus, JobKind, JobState
+from ingestion.pipeline import Progress
+from ingestion.stages import make_chunks, write_chunks
 
 REINDEX_SUMMARY = (
     "documents",
@@ -71,7 +59,7 @@ class ReindexSummary:
     model: str = ""
     chunk_tokens: int = 0
     chunk_overlap_tokens: int = 0
-    state: str = "running"
+    state: JobState = JobState.RUNNING
     # Set when the switch happened but the previous collection could not be dropped.
     note: str | None = None
 
@@ -99,7 +87,7 @@ async def reindex_corpus(
     runs, ConfigurationError when the model cannot be loaded; a failed verification fails the job.
     """
     started = time.perf_counter()
-    await mark_interrupted_jobs(resources.sessions)
+    await jobs.mark_interrupted_jobs(resources.sessions)
     async with resources.sessions() as session:
         row = (await session.execute(select(CorpusRow).where(CorpusRow.name == corpus))).scalar_one_or_none()
         if row is None:
@@ -143,8 +131,8 @@ async def reindex_corpus(
         if built is None:
             await resources.store.drop_collection(new.collection)
             summary.seconds = round(time.perf_counter() - started, 3)
-            await _save(resources, job, summary, state="cancelled")
-            summary.state = "cancelled"
+            await _finish(resources, job, JobState.CANCELLED)
+            summary.state = JobState.CANCELLED
             return summary
         expected = sum(chunks for _, chunks in built.values())
         # The new generation serves with its indexes built, not by scanning every point.
@@ -160,36 +148,32 @@ async def reindex_corpus(
         with suppress(Exception):
             await resources.store.drop_collection(new.collection)
         message = exc.message if isinstance(exc, LoreError) else repr(exc)
-        await _save(resources, job, summary, state="failed", error=message)
+        await _finish(resources, job, JobState.FAILED, error=message)
         raise
     summary.note = await _retire(resources, corpus, row.collection)
     summary.seconds = round(time.perf_counter() - started, 3)
-    await _save(resources, job, summary, state="succeeded", error=summary.note)
-    summary.state = "succeeded"
+    await _finish(resources, job, JobState.SUCCEEDED, error=summary.note)
+    summary.state = JobState.SUCCEEDED
     return summary
 
 
 async def _start_job(resources: Resources, corpus: CorpusRow, *, total: int, job_id: str | None) -> str:
-    """Record the job, refusing while another job of the corpus runs (it would write to generation N)."""
+    """Record the job, refusing while another job of the corpus runs (it would write to generation N).
+
+    A re-index queued for a worker is checked here again, as the worker takes it up.
+    """
     async with resources.sessions() as session:
         # On PostgreSQL the row lock makes two jobs starting at once take turns here.
         await session.execute(select(CorpusRow.id).where(CorpusRow.id == corpus.id).with_for_update())
-        running = await _running_job(session, corpus.id)
+        running = await jobs.running_job(session, corpus_id=corpus.id, besides=job_id)
         if running is not None:
             raise ConflictError(
                 f"corpus {corpus.name!r} has a running {running.kind} job ({running.id}): let it finish, "
                 f"or cancel it with `lore jobs cancel {running.id}`"
             )
-        job = IngestionJobRow(
-            id=job_id or str(uuid.uuid4()),
-            corpus_id=corpus.id,
-            kind="reindex",
-            state="running",
-            documents_total=total,
-            heartbeat_at=utcnow(),
-            worker=this_worker(),
+        job = await jobs.start_job(
+            session, corpus_id=corpus.id, kind=JobKind.REINDEX, job_id=job_id, total=total
         )
-        session.add(job)
         await session.commit()
         return job.id
 
@@ -204,24 +188,13 @@ async def check_can_reindex(resources: Resources, corpus: str, *, model: str | N
         row = (await session.execute(select(CorpusRow).where(CorpusRow.name == corpus))).scalar_one_or_none()
         if row is None:
             raise NotFoundError(f"no corpus named {corpus!r}")
-        running = await _running_job(session, row.id)
+        running = await jobs.running_job(session, corpus_id=row.id)
     if running is not None:
         raise ConflictError(
             f"job {running.id} ({running.kind}) of corpus {corpus!r} is running: re-index once it ends"
         )
     if model is not None:
         await resources.embedder_for(model)
-
-
-async def _running_job(
-    session: AsyncSession, corpus_id: str, *, besides: str | None = None
-) -> IngestionJobRow | None:
-    query = select(IngestionJobRow).where(
-        IngestionJobRow.corpus_id == corpus_id, IngestionJobRow.state == "running"
-    )
-    if besides is not None:
-        query = query.where(IngestionJobRow.id != besides)
-    return (await session.execute(query.limit(1))).scalar_one_or_none()
 
 
 async def _build(
@@ -248,10 +221,19 @@ async def _build(
             summary.chunks_embedded += len(pending)
             pending = []
         summary.documents += 1
-        done = JobDocumentRow(job_id=job_id, source=doc.source, status="reindexed", chunks=len(chunks))
-        cancelled = await _save(resources, job_id, summary, state="running", document=done)
+        async with resources.sessions() as session:
+            await jobs.record_document(
+                session,
+                job_id=job_id,
+                source=doc.source,
+                status=DocumentStatus.CHANGED,
+                chunks=len(chunks),
+                stage=DocumentStage.EMBED,
+            )
+            await session.commit()
+            cancelled = await jobs.cancel_requested(session, job_id=job_id)
         if progress:
-            progress.advance(doc.source, "reindexed", len(chunks))
+            progress.advance(doc.source, DocumentStatus.CHANGED, len(chunks))
         if cancelled:
             return None
     await write_chunks(resources, new, pending)
@@ -304,7 +286,7 @@ async def _switch(
     """Point the corpus at the new generation in one transaction, if nothing changed it meanwhile."""
     alias = collection_alias(corpus.name)
     async with resources.sessions() as session:
-        running = await _running_job(session, corpus.id, besides=job_id)
+        running = await jobs.running_job(session, corpus_id=corpus.id, besides=job_id)
         if running is not None:
             raise ConflictError(f"a {running.kind} job ({running.id}) ran on the corpus during the re-index")
         moved = await session.execute(
@@ -359,31 +341,7 @@ async def _retire(resources: Resources, corpus: str, old: str | None) -> str | N
     return None
 
 
-async def _save(
-    resources: Resources,
-    job_id: str,
-    summary: ReindexSummary,
-    *,
-    state: str,
-    error: str | None = None,
-    document: JobDocumentRow | None = None,
-) -> bool:
-    """Store the job's counts and heartbeat (and a document done); returns whether it was asked to stop."""
-    values: dict[str, object] = {
-        "state": state,
-        "documents_changed": summary.documents,
-        "chunks_embedded": summary.chunks_embedded,
-        "heartbeat_at": utcnow(),
-        "error": error,
-    }
-    if state != "running":
-        values["finished_at"] = utcnow()
+async def _finish(resources: Resources, job_id: str, state: JobState, *, error: str | None = None) -> None:
     async with resources.sessions() as session:
-        if document is not None:
-            session.add(document)
-        await session.execute(update(IngestionJobRow).where(IngestionJobRow.id == job_id).values(**values))
+        await jobs.finish_job(session, job_id=job_id, state=state, error=error)
         await session.commit()
-        cancel = await session.scalar(
-            select(IngestionJobRow.cancel_requested).where(IngestionJobRow.id == job_id)
-        )
-    return bool(cancel)

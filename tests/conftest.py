@@ -151,7 +151,7 @@ async def create_user_with_key(
     from api.auth import service as auth
     from core.db import migrate
     from core.db.engine import create_engine, session_factory
-    from ingestion.pipeline import get_or_create_corpus
+    from ingestion.corpus_index import get_or_create_corpus
 
     engine = create_engine(settings)
     try:

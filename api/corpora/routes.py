@@ -25,17 +25,19 @@ from api.corpora.schemas import (
 )
 from api.corpora.uploads import MAX_FILES, SavedFile, receive_files, remove_saved, upload_dir
 from api.dependencies import ResourcesDep
-from api.job_runner import JobRunnerDep, RunningJob
+from api.job_runner import JobRunner, JobRunnerDep
 from api.ops.ratelimit import AdminRateLimit, IngestRateLimit, QueryRateLimit
 from api.schemas import ErrorResponse
 from core import ids
 from core.errors import ConfigurationError, ConflictError, InvalidInputError, NotFoundError
 from core.resources import Resources
-from ingestion.crawl import crawl
-from ingestion.jobs import get_document, get_job
-from ingestion.pipeline import Source, ingest_sources
-from ingestion.queued import enqueue_sources
-from ingestion.reindex import check_can_reindex, reindex_corpus
+from ingestion import jobs
+from ingestion.crawl import crawl_settings
+from ingestion.documents import get_document
+from ingestion.jobs import JobKind
+from ingestion.pipeline import ingest_sources
+from ingestion.sources import Source
+from ingestion.submit import JobSpec, Submitted, submit_job
 
 router = APIRouter(prefix="/v1/corpora", tags=["corpora"])
 
@@ -123,8 +125,17 @@ def _link(job_id: str, response: Response) -> dict[str, Any]:
     return {"id": job_id, "links": JobLinks(job=link, cancel=f"{link}/cancel")}
 
 
-def _accepted(job: RunningJob, response: Response) -> dict[str, Any]:
-    return _link(job.id, response) | {"corpus": job.corpus, "kind": job.kind, "state": "pending"}
+def _accepted(submitted: Submitted, spec: JobSpec, response: Response) -> dict[str, Any]:
+    return _link(submitted.job_id, response) | {
+        "corpus": spec.corpus,
+        "kind": spec.kind,
+        "state": submitted.state,
+    }
+
+
+async def _submit(resources: Resources, runner: JobRunner, spec: JobSpec) -> Submitted:
+    """On the queue's workers when one is configured, else on this server's job runner."""
+    return await submit_job(resources, spec, start=runner.starter())
 
 
 @router.post(
@@ -170,23 +181,25 @@ async def upload_documents(
             Source(source=src.source, name=src.name, data=await asyncio.to_thread(f.path.read_bytes))
             for f, src in zip(files, sources, strict=True)
         ]
-        job_id = await enqueue_sources(resources, queued, corpus=corpus.name, kind="upload")
+        spec = JobSpec(kind=JobKind.UPLOAD, corpus=corpus.name, sources=queued)
+        submitted = await _submit(resources, runner, spec)
         await remove_saved(f.path for f in files)
-        accepted = _link(job_id, response) | {"corpus": corpus.name, "kind": "upload", "state": "queued"}
     else:
 
         async def run(job_id: str) -> object:
             try:
                 return await ingest_sources(
-                    resources, sources, corpus=corpus.name, kind="upload", job_id=job_id
+                    resources, sources, corpus=corpus.name, kind=JobKind.UPLOAD, job_id=job_id
                 )
             finally:
                 await remove_saved(await _not_held(resources, corpus.name, job_id, files, sources))
 
+        spec = JobSpec(kind=JobKind.UPLOAD, corpus=corpus.name, sources=sources)
         job = runner.start(
-            run, corpus=corpus.name, corpus_id=corpus.id, kind="upload", documents_total=len(sources)
+            run, corpus=corpus.name, corpus_id=corpus.id, kind=JobKind.UPLOAD, documents_total=len(sources)
         )
-        accepted = _accepted(job, response)
+        submitted = Submitted(job_id=job.id, state=jobs.JobState.QUEUED, on_queue=False)
+    accepted = _accepted(submitted, spec, response)
     return UploadAccepted(
         **accepted,
         files=[
@@ -200,7 +213,7 @@ async def _not_held(
     resources: Resources, corpus: str, job_id: str, files: list[SavedFile], sources: list[Source]
 ) -> list[Path]:
     """The uploaded files of ``job_id`` whose document failed or was never recorded."""
-    failed = {f["source"] for f in (await get_job(resources.sessions, job_id))["failures"]}
+    failed = {f["source"] for f in (await jobs.get_job(resources.sessions, job_id))["failures"]}
     gone = []
     for saved, src in zip(files, sources, strict=True):
         if src.source in failed:
@@ -234,7 +247,7 @@ async def start_crawl(
 ) -> JobAccepted:
     """Check the start URLs, then crawl them as one job; answers 202 at once with the job."""
     corpus = await service.get(resources, corpus_id=corpus_id)
-    settings = service.crawl_settings(
+    settings = crawl_settings(
         resources.settings.ingestion.crawl,
         max_pages=body.max_pages,
         max_depth=body.max_depth,
@@ -243,12 +256,8 @@ async def start_crawl(
         exclude_patterns=body.exclude_patterns,
     )
     starts = await service.check_crawl(body.urls, settings)
-
-    async def run(job_id: str) -> object:
-        return await crawl(resources, starts, corpus=corpus.name, settings=settings, job_id=job_id)
-
-    job = runner.start(run, corpus=corpus.name, corpus_id=corpus.id, kind="crawl")
-    return JobAccepted(**_accepted(job, response))
+    spec = JobSpec(kind=JobKind.CRAWL, corpus=corpus.name, urls=starts, crawl=settings)
+    return JobAccepted(**_accepted(await _submit(resources, runner, spec), spec, response))
 
 
 @router.post(
@@ -278,20 +287,16 @@ async def start_reindex(
     corpus = await service.get(resources, corpus_id=corpus_id)
     if await runner.pending(corpus=corpus.name):
         raise ConflictError(f"a job of corpus {corpus.name!r} is about to start: re-index once it ends")
+    spec = JobSpec(
+        kind=JobKind.REINDEX,
+        corpus=corpus.name,
+        model=body.model,
+        chunk_tokens=body.chunk_tokens,
+        chunk_overlap_tokens=body.chunk_overlap_tokens,
+    )
     try:
-        await check_can_reindex(resources, corpus.name, model=body.model)
+        submitted = await _submit(resources, runner, spec)
     except ConfigurationError as exc:
+        # the model cannot be loaded
         raise InvalidInputError(exc.message) from exc
-
-    async def run(job_id: str) -> object:
-        return await reindex_corpus(
-            resources,
-            corpus.name,
-            model=body.model,
-            chunk_tokens=body.chunk_tokens,
-            chunk_overlap_tokens=body.chunk_overlap_tokens,
-            job_id=job_id,
-        )
-
-    job = runner.start(run, corpus=corpus.name, corpus_id=corpus.id, kind="reindex")
-    return JobAccepted(**_accepted(job, response))
+    return JobAccepted(**_accepted(submitted, spec, response))

@@ -16,7 +16,7 @@ from api.auth.service import granted_corpora
 from api.corpora.uploads import upload_dir
 from core import ids
 from core.db.models import CorpusRow, DocumentRow
-from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.errors import ConflictError, NotFoundError
 from core.indexing import corpus_collections
 from core.resources import Resources
 from core.settings import CrawlSettings
@@ -93,35 +93,6 @@ async def get(resources: Resources, *, corpus_id: str) -> CorpusRow:
     if row is None:
         raise NotFoundError(f"no corpus {corpus_id!r}")
     return row
-
-
-def crawl_settings(
-    base: CrawlSettings,
-    *,
-    max_pages: int | None,
-    max_depth: int | None,
-    allow_hosts: Sequence[str],
-    include_patterns: Sequence[str],
-    exclude_patterns: Sequence[str],
-) -> CrawlSettings:
-    """The server's crawl settings with a request's limits, and its hosts and patterns added.
-
-    The server's ``max_pages`` is a ceiling: the API cannot ask for a larger crawl than the operator allows.
-    """
-    if max_pages is not None and max_pages > base.max_pages:
-        raise InvalidInputError(
-            f"max_pages may be at most {base.max_pages} (the setting ingestion.crawl.max_pages)"
-        )
-    return CrawlSettings.model_validate(
-        base.model_dump()
-        | {
-            "max_pages": max_pages or base.max_pages,
-            "max_depth": base.max_depth if max_depth is None else max_depth,
-            "allow_hosts": [*base.allow_hosts, *allow_hosts],
-            "include_patterns": [*base.include_patterns, *include_patterns],
-            "exclude_patterns": [*base.exclude_patterns, *exclude_patterns],
-        }
-    )
 
 
 async def check_crawl(urls: Sequence[str], settings: CrawlSettings) -> list[str]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
 from api.auth.dependencies import AdminPrincipal
@@ -18,8 +21,7 @@ from api.ops.ratelimit import AdminRateLimit
 from api.schemas import ErrorResponse
 from core.errors import NotFoundError
 from core.resources import Resources
-from ingestion import jobs
-from ingestion.pipeline import request_cancel
+from ingestion import documents, jobs
 
 router = APIRouter(prefix="/v1", tags=["ingestion"], dependencies=[AdminRateLimit])
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorResponse, "description": "Not found"}}
@@ -33,11 +35,11 @@ class JobFailure(BaseModel):
 class JobPublic(BaseModel):
     id: str
     corpus: str
-    kind: str = Field(description="ingest, upload, crawl or reindex")
-    state: str = Field(
+    kind: jobs.JobKind = Field(description="ingest (files and uploads), crawl or reindex")
+    state: jobs.JobState = Field(
         description=(
-            "pending (accepted by this server, not started yet), queued (waiting for a worker), "
-            "running, succeeded, failed, cancelled or interrupted (its process died or the server stopped)"
+            "queued (accepted, waiting for a worker or for this server to start it), running, "
+            "succeeded, failed, cancelled or interrupted (its process died or the server stopped)"
         )
     )
     documents_total: int
@@ -47,10 +49,14 @@ class JobPublic(BaseModel):
     documents_deleted: int
     documents_failed: int
     chunks_embedded: int
+    documents_done: int = Field(description="Documents recorded so far, whatever their outcome.")
     documents_per_s: float | None
+    chunks_per_s: float | None
+    eta_s: float | None = Field(description="Seconds left while it runs, from its rate so far.")
     started_at: datetime
     finished_at: datetime | None
     error: str | None
+    retry_of: str | None = Field(description="The job whose failed documents this one runs again.")
 
 
 class JobDetail(JobPublic):
@@ -80,7 +86,7 @@ async def _detail(job_id: str, resources: Resources, runner: JobRunner) -> JobDe
     try:
         return JobDetail(**await jobs.get_job(resources.sessions, job_id))
     except NotFoundError:
-        # A job this server accepted is pending until the pipeline records it.
+        # A job this server accepted is queued until the pipeline records it.
         if (job := runner.get(job_id)) is None:
             raise
         return JobDetail(**job.describe_pending(), failures=[])
@@ -106,20 +112,99 @@ async def cancel_job(
     A job this server accepted but has not started yet stops at once.
     """
     if not await runner.cancel(job_id):
-        await request_cancel(resources.sessions, job_id)
+        await jobs.request_cancel(resources.sessions, job_id)
     return await _detail(job_id, resources, runner)
+
+
+class JobDocument(BaseModel):
+    """What a job did with one document."""
+
+    seq: int | None = Field(description="Its place in the job's order; the ID of its progress event.")
+    source: str
+    status: jobs.DocumentStatus
+    stage: jobs.DocumentStage | None = Field(
+        description="The stage it reached (read, extract, chunk, embed, write); for a failed one, "
+        "the stage that failed"
+    )
+    chunks: int
+    error: str | None
+    timings_ms: dict[str, float] = Field(description="Milliseconds each stage took.")
+
+
+@router.get("/jobs/{job_id}/documents", response_model=list[JobDocument], responses=_NOT_FOUND)
+async def job_documents(
+    job_id: str,
+    _: AdminPrincipal,
+    resources: ResourcesDep,
+    runner: JobRunnerDep,
+    status: jobs.DocumentStatus | None = None,
+) -> list[JobDocument]:
+    """Every document the job recorded, in the order it recorded them (``status``: only those)."""
+    await _detail(job_id, resources, runner)
+    documents = await jobs.job_documents(resources.sessions, job_id, status=status)
+    return [JobDocument(**d) for d in documents]
+
+
+async def _watched(
+    job_id: str,
+    resources: ResourcesDep,
+    runner: JobRunnerDep,
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, description="Skip the documents up to this event ID.")] = None,
+) -> AsyncIterator[jobs.JobEvent]:
+    """The job's event stream, its first event read now: a job that does not exist is a 404 here."""
+    pending = runner.get(job_id)
+    events = jobs.job_events(
+        resources.sessions,
+        job_id,
+        after=max(last_event_id or 0, after or 0),
+        accepted=pending.describe_pending() if pending is not None else None,
+        still_accepted=lambda: runner.get(job_id) is not None,
+    )
+    first = await anext(events)
+
+    async def stream() -> AsyncIterator[jobs.JobEvent]:
+        yield first
+        async for event in events:
+            yield event
+
+    return stream()
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream"}, **_NOT_FOUND},
+    summary="Follow a job live, as Server-Sent Events",
+    description=(
+        "Events: `snapshot` first (data: the job, as `GET /v1/jobs/{id}`), then `document` for each "
+        "document the job records (data: `seq`, `source`, `status`, `stage`, `chunks`, `error`, "
+        "`timings_ms`; the event's `id` is its `seq`), `progress` when the job's counts change (data: "
+        "the job, with `documents_per_s`, `chunks_per_s` and `eta_s`), and `end` last (data: the job "
+        "in its final state), after which the stream closes. A client that reconnects with "
+        "`Last-Event-ID` (browsers' EventSource do) or `?after=` gets the documents after that one, "
+        "none twice. Idle streams carry a `: ping` comment every 15 s."
+    ),
+)
+async def job_events(
+    _: AdminPrincipal, events: Annotated[AsyncIterator[jobs.JobEvent], Depends(_watched)]
+) -> AsyncIterator[ServerSentEvent]:
+    async for event in events:
+        yield ServerSentEvent(
+            event=event.event, data=event.data, id=str(event.id) if event.id is not None else None
+        )
 
 
 @router.get("/documents/{document_id}", response_model=DocumentPublic, responses=_NOT_FOUND)
 async def get_document(document_id: str, _: AdminPrincipal, resources: ResourcesDep) -> DocumentPublic:
-    return DocumentPublic(**await jobs.get_document(resources.sessions, document_id))
+    return DocumentPublic(**await documents.get_document(resources.sessions, document_id))
 
 
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
 async def delete_document(document_id: str, _: AdminPrincipal, resources: ResourcesDep) -> None:
     """Delete the document's chunks and row, and its file when it was uploaded through the API."""
-    document = await jobs.get_document(resources.sessions, document_id)
-    await jobs.delete_document(resources, document_id)
+    document = await documents.get_document(resources.sessions, document_id)
+    await documents.delete_document(resources, document_id)
     uploads = uploads_root(resources.settings.data_dir).resolve()
     path = Path(document["source"])
     if path.is_relative_to(uploads):

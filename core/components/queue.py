@@ -58,12 +58,13 @@ class JobQueue:
         pool = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.name)
         return cls(pool, settings)
 
-    async def enqueue(self, job_id: str, *, attempt: str = "") -> None:
-        """Enqueue ``job_id`` once per worker that may share it.
+    async def enqueue(self, job_id: str, *, attempt: str = "", copies: int | None = None) -> None:
+        """Enqueue ``job_id`` once per worker that may share it (``copies``, default
+        ``workers_per_job``; a crawl or re-index runs on one).
 
         ``attempt`` names a later enqueueing of the same job (arq ignores a task ID it holds).
         """
-        for copy in range(self.settings.workers_per_job):
+        for copy in range(self.settings.workers_per_job if copies is None else copies):
             await self._pool.enqueue_job(
                 INGEST_TASK, job_id, _job_id=f"{job_id}:{attempt}{copy}", _queue_name=self.settings.name
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -102,10 +103,14 @@ class IngestionJobRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     corpus_id: Mapped[str] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"), index=True)
-    # queued | running | succeeded | failed | cancelled | interrupted (its process died mid-run)
+    # An ingestion.jobs.JobState; only that module writes it.
     state: Mapped[str] = mapped_column(String(20))
-    # ingest | crawl | reindex
+    # An ingestion.jobs.JobKind.
     kind: Mapped[str] = mapped_column(String(20), default="ingest", server_default="ingest")
+    # What a worker needs to run a queued crawl or re-index (its start URLs and settings, its model).
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The job whose failed documents this one runs again (`lore jobs retry`).
+    retry_of: Mapped[str | None] = mapped_column(String(36), nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # Refreshed after every document: a running job whose heartbeat stopped was killed.
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -126,7 +131,8 @@ class IngestionJobRow(Base):
 
 
 class JobDocumentRow(Base):
-    """What one job did with one source: new, changed, unchanged or failed (with the reason)."""
+    """What one job did with one source: an ingestion.jobs.DocumentStatus (with the reason when it
+    failed), the stage it reached and the time each stage took."""
 
     __tablename__ = "ingestion_job_documents"
 
@@ -135,6 +141,13 @@ class JobDocumentRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     chunks: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # An ingestion.jobs.DocumentStage: the last it reached, or the one that failed.
+    stage: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    timings_ms: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
+    # Tries it took (a transient failure is tried again, with backoff, a bounded number of times).
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Its place in the job's order of recorded documents (1, 2, ...): the ID of its progress event.
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class JobSourceRow(Base):

@@ -9,6 +9,6 @@
     urls, robots, sitemaps, pages, state   pure parts (and the per-corpus validator file)
 """
 
-from ingestion.crawl.service import CrawlSummary, crawl
+from ingestion.crawl.service import CrawlSummary, crawl, crawl_settings
 
-__all__ = ["CrawlSummary", "crawl"]
+__all__ = ["CrawlSummary", "crawl", "crawl_settings"]

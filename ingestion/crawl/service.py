@@ -16,23 +16,21 @@ from email.utils import parsedate_to_datetime
 
 from sqlalchemy import select
 
-from core.db.models import CorpusRow, DocumentRow, JobDocumentRow
+from core.db.models import CorpusRow, DocumentRow
 from core.errors import InvalidInputError
 from core.resources import Resources
 from core.settings import CrawlSettings
+from ingestion import jobs
+from ingestion.corpus_index import corpus_index
 from ingestion.crawl.addresses import AddressGuard, AllowList, Lookup
 from ingestion.crawl.crawler import Crawler, CrawlOutcome, CrawlProgress, Page
 from ingestion.crawl.fetcher import HttpFetcher
 from ingestion.crawl.state import CrawlState, PageRecord, crawl_key
 from ingestion.crawl.urls import SCHEMES, Scope, host_of, normalise_url
-from ingestion.pipeline import (
-    IngestSummary,
-    Progress,
-    Source,
-    corpus_index,
-    ingest_sources,
-    retire_sources,
-)
+from ingestion.jobs import DocumentStatus, JobKind, JobState
+from ingestion.pipeline import IngestSummary, Progress, ingest_sources
+from ingestion.retire import retire_sources
+from ingestion.sources import Source
 
 
 @dataclass(slots=True)
@@ -48,6 +46,37 @@ class CrawlSummary(IngestSummary):
     gone: list[dict[str, str]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+
+
+def crawl_settings(
+    base: CrawlSettings,
+    *,
+    max_pages: int | None = None,
+    max_depth: int | None = None,
+    allow_hosts: Sequence[str] = (),
+    include_patterns: Sequence[str] = (),
+    exclude_patterns: Sequence[str] = (),
+    ceiling: bool = True,
+) -> CrawlSettings:
+    """The settings' crawl options with one crawl's limits, and its hosts and patterns added.
+
+    With ``ceiling`` (a crawl asked for over the API), the settings' ``max_pages`` is a ceiling: no
+    caller crawls more than the operator allows. The operator's own `lore crawl` may go further.
+    """
+    if ceiling and max_pages is not None and max_pages > base.max_pages:
+        raise InvalidInputError(
+            f"max_pages may be at most {base.max_pages} (the setting ingestion.crawl.max_pages)"
+        )
+    return CrawlSettings.model_validate(
+        base.model_dump()
+        | {
+            "max_pages": max_pages or base.max_pages,
+            "max_depth": base.max_depth if max_depth is None else max_depth,
+            "allow_hosts": [*base.allow_hosts, *allow_hosts],
+            "include_patterns": [*base.include_patterns, *include_patterns],
+            "exclude_patterns": [*base.exclude_patterns, *exclude_patterns],
+        }
+    )
 
 
 async def crawl(
@@ -122,7 +151,7 @@ async def crawl(
                 _drain(pending, crawling, crawler.outcome),
                 corpus=corpus,
                 progress=ingest_progress,
-                kind="crawl",
+                kind=JobKind.CRAWL,
                 job_id=job_id,
             )
         finally:
@@ -131,27 +160,20 @@ async def crawl(
     outcome = crawler.outcome
     # A cancelled crawl stopped part way: what it did not reach is not gone.
     deleted = 0
-    if ingested.state == "succeeded":
+    if ingested.state == JobState.SUCCEEDED:
         deleted = await retire_sources(
             resources, corpus=corpus, gone=list(outcome.gone), present=list(outcome.pages)
         )
     async with resources.sessions() as session:
-        rows = (
-            await session.execute(select(JobDocumentRow).where(JobDocumentRow.job_id == ingested.job_id))
-        ).scalars()
-        results = {row.source: (row.status, row.error) for row in rows}
+        results = await jobs.document_outcomes(session, job_id=ingested.job_id)
 
     kept: dict[str, PageRecord] = {url: rec for url, rec in state.pages.items() if url in indexed}
     for page in outcome.pages.values():
-        if results.get(page.url, ("failed", None))[0] != "failed":
+        if results.get(page.url, (DocumentStatus.FAILED, None))[0] != DocumentStatus.FAILED:
             kept[page.url] = replace(page.record, crawl=key)
     CrawlState(kept).save(state_path)
 
-    failures = [
-        {"source": url, "error": error or ""}
-        for url, (status, error) in sorted(results.items())
-        if status == "failed"
-    ]
+    failures = [{"source": str(f["source"]), "error": f["error"] or ""} for f in jobs.failures_of(results)]
     return CrawlSummary(
         job_id=ingested.job_id,
         corpus=corpus,

@@ -34,7 +34,7 @@ async def test_ingestion_makes_no_corpus_outside_the_rule_but_fills_an_old_one(
     on_each_database: DatabaseWorld,
 ) -> None:
     from core.errors import InvalidInputError
-    from ingestion.pipeline import get_or_create_corpus
+    from ingestion.corpus_index import get_or_create_corpus
 
     async with on_each_database.app.state.resources.sessions() as session:
         with pytest.raises(InvalidInputError):

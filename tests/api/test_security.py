@@ -61,6 +61,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/v1/jobs"): ADMIN,
     ("GET", "/v1/jobs/{job_id}"): ADMIN,
     ("POST", "/v1/jobs/{job_id}/cancel"): ADMIN,
+    ("GET", "/v1/jobs/{job_id}/events"): ADMIN,
+    ("GET", "/v1/jobs/{job_id}/documents"): ADMIN,
     ("GET", "/v1/documents/{document_id}"): ADMIN,
     ("DELETE", "/v1/documents/{document_id}"): ADMIN,
     ("POST", "/v1/evals/runs"): EVALUATOR,

@@ -10,7 +10,7 @@ import pytest
 from bench.python_docs_check import ROOT, check_absent, check_answerable, pages_by_name
 from evals.runner import document_keys
 from evals.suite import Suite, load_suite
-from ingestion.pipeline import discover
+from ingestion.sources import discover
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = REPO / "evals" / "suites" / "python_docs.yaml"

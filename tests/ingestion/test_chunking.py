@@ -63,7 +63,7 @@ def test_tiny_window_is_refused(embedder: Embedder) -> None:
 
 def test_chunks_are_embedded_under_their_document_title_and_section() -> None:
     from core.types import Chunk
-    from ingestion.pipeline import embedding_text
+    from ingestion.stages import embedding_text
 
     chunk = Chunk(
         "c", "d", "corp", 3, "It lasts two years.", "/w.md", "Widget guide", headings=("Care", "Warranty")

@@ -12,14 +12,10 @@ from sqlalchemy import func, select
 from core.db.models import DocumentBlocksRow, DocumentRow, IngestionJobRow, utcnow
 from core.resources import Resources, open_resources
 from core.settings import IngestionSettings, Settings
-from ingestion.jobs import delete_document
-from ingestion.pipeline import (
-    corpus_index,
-    ingest_paths,
-    mark_interrupted_jobs,
-    request_cancel,
-    this_worker,
-)
+from ingestion.corpus_index import corpus_index
+from ingestion.documents import delete_document
+from ingestion.jobs import mark_interrupted_jobs, request_cancel, this_worker
+from ingestion.pipeline import ingest_paths
 
 
 def make_docs(root: Path, n: int) -> Path:

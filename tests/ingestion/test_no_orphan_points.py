@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import ingestion.pipeline
+import ingestion.stages
 from core import ids
 from core.db.models import DocumentRow, IngestionJobRow, JobDocumentRow
 from core.resources import Resources
+from ingestion.corpus_index import corpus_index
 from ingestion.extract import ExtractedDocument, extract
-from ingestion.pipeline import corpus_index, discover, ingest_paths
+from ingestion.pipeline import ingest_paths
 from ingestion.queued import enqueue_sources, run_queued_job
+from ingestion.sources import discover
 
 pytestmark = pytest.mark.postgres
 
@@ -27,7 +29,7 @@ GOOD = ("alpha.md", "beta.md", "gamma.md")
 class RecordingQueue:
     """Stands in for the Redis queue: the test runs the job's worker itself."""
 
-    async def enqueue(self, job_id: str, *, attempt: str = "") -> None:
+    async def enqueue(self, job_id: str, *, attempt: str = "", copies: int | None = None) -> None:
         pass
 
     async def close(self) -> None:
@@ -127,7 +129,7 @@ async def test_a_document_the_database_refuses_fails_alone_and_leaves_no_points(
     pg_resources: Resources, tmp_path: Path, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     docs = write_docs(tmp_path / "docs")
-    monkeypatch.setattr(ingestion.pipeline, "extract", refused_by_the_database)
+    monkeypatch.setattr(ingestion.stages, "extract", refused_by_the_database)
 
     job_id = await ingest(pg_resources, docs, path)
 
@@ -147,7 +149,7 @@ async def test_a_changed_document_the_database_refuses_keeps_its_record_and_no_n
     (docs / "evil.md").write_text("# Evil\n\nFirst version.\n")
     await ingest_paths(pg_resources, [docs], corpus="c")
     (docs / "evil.md").write_text("# Evil\n\nSecond version, with other words.\n")
-    monkeypatch.setattr(ingestion.pipeline, "extract", refused_by_the_database)
+    monkeypatch.setattr(ingestion.stages, "extract", refused_by_the_database)
 
     summary = await ingest_paths(pg_resources, [docs], corpus="c")
 

@@ -9,9 +9,11 @@ from sqlalchemy import select, update
 from core.db.models import CorpusRow, DocumentBlocksRow, DocumentRow, IngestionJobRow, JobDocumentRow
 from core.indexing import collection_name
 from core.resources import Resources
+from ingestion.corpus_index import corpus_index
 from ingestion.extract import extract
 from ingestion.formats.document import unpack_blocks
-from ingestion.pipeline import corpus_index, discover, ingest_paths
+from ingestion.pipeline import ingest_paths
+from ingestion.sources import discover
 
 
 def write_corpus(root: Path) -> Path:

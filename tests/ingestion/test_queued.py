@@ -14,8 +14,11 @@ from sqlalchemy import select, update
 from core.db.models import DocumentRow, IngestionJobRow, JobDocumentRow, JobSourceRow, utcnow
 from core.errors import BackendError
 from core.resources import Resources
-from ingestion.pipeline import Source, corpus_index, discover, ingest_paths, request_cancel
+from ingestion.corpus_index import corpus_index
+from ingestion.jobs import request_cancel
+from ingestion.pipeline import ingest_paths
 from ingestion.queued import enqueue_sources, requeue_orphaned_jobs, run_queued_job
+from ingestion.sources import Source, discover
 
 
 class RecordingQueue:
@@ -24,7 +27,7 @@ class RecordingQueue:
     def __init__(self) -> None:
         self.enqueued: list[str] = []
 
-    async def enqueue(self, job_id: str, *, attempt: str = "") -> None:
+    async def enqueue(self, job_id: str, *, attempt: str = "", copies: int | None = None) -> None:
         self.enqueued.append(job_id)
 
     async def close(self) -> None:
@@ -135,7 +138,7 @@ async def test_uploaded_bytes_travel_with_the_job(resources: Resources) -> None:
 
 async def test_a_job_the_queue_refuses_is_failed_not_left_queued(resources: Resources) -> None:
     class DownQueue(RecordingQueue):
-        async def enqueue(self, job_id: str, *, attempt: str = "") -> None:
+        async def enqueue(self, job_id: str, *, attempt: str = "", copies: int | None = None) -> None:
             raise ConnectionError("redis is down")
 
     resources.queue = DownQueue()  # type: ignore[assignment]

@@ -17,7 +17,8 @@ from core.indexing import collection_alias, collection_name
 from core.resources import Resources, open_resources
 from core.settings import IngestionSettings, Settings
 from core.types import Chunk, ChunkPoint, SearchHit
-from ingestion.pipeline import ingest_paths, request_cancel, this_worker
+from ingestion.jobs import request_cancel, this_worker
+from ingestion.pipeline import ingest_paths
 from ingestion.reindex import reindex_corpus
 from retrieval.service import search
 

@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from core.resources import Resources
-from ingestion.pipeline import Source, corpus_index, ingest_sources
+from ingestion.corpus_index import corpus_index
+from ingestion.pipeline import ingest_sources
+from ingestion.sources import Source
 
 DOCUMENTS = 30
 

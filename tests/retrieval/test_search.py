@@ -8,7 +8,9 @@ from collections.abc import Callable
 from core.resources import open_resources
 from core.settings import Settings
 from core.types import SearchHit
-from ingestion.pipeline import Source, corpus_index, ingest_sources
+from ingestion.corpus_index import corpus_index
+from ingestion.pipeline import ingest_sources
+from ingestion.sources import Source
 from retrieval.ranking import diversify
 from retrieval.service import search
 

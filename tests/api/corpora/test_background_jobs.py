@@ -67,7 +67,7 @@ async def test_the_server_keeps_answering_while_a_job_works(lore: Lore) -> None:
 
     accepted = (await lore.upload(corpus_id, [("book.md", b"# Book\n\n" + book)])).json()
     latencies: list[float] = []
-    while (await lore.job(accepted["id"]))["state"] in ("pending", "running"):
+    while (await lore.job(accepted["id"]))["state"] in ("queued", "running"):
         started = time.perf_counter()
         health = await lore.client.get("/health")
         latencies.append(time.perf_counter() - started)
@@ -161,7 +161,7 @@ async def test_a_pending_job_is_answered_for_and_cancelled_at_once(
 
     job = runner.start(waits, corpus="web", corpus_id="c1", kind="upload", documents_total=3)
     assert [j.id for j in await runner.pending(corpus="web")] == [job.id]
-    assert job.describe_pending()["state"] == "pending"
+    assert job.describe_pending()["state"] == "queued"
 
     assert await runner.cancel(job.id) is True
 

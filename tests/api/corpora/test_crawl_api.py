@@ -30,7 +30,7 @@ async def test_a_crawl_started_through_the_api_ingests_the_site(lore: Lore, site
 
     assert response.status_code == 202, response.text
     accepted = response.json()
-    assert (accepted["kind"], accepted["state"]) == ("crawl", "pending")
+    assert (accepted["kind"], accepted["state"]) == ("crawl", "queued")
     assert response.headers["location"] == accepted["links"]["job"] == f"/v1/jobs/{accepted['id']}"
     job = await lore.finished(accepted["id"])
     assert (job["state"], job["kind"], job["documents_new"], job["failures"]) == ("succeeded", "crawl", 3, [])

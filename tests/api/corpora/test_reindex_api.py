@@ -50,7 +50,7 @@ async def test_a_reindex_started_through_the_api_switches_while_search_answers(l
         )
         assert response.status_code == 202, response.text
         accepted = response.json()
-        assert (accepted["kind"], accepted["state"]) == ("reindex", "pending")
+        assert (accepted["kind"], accepted["state"]) == ("reindex", "queued")
         job = await lore.finished(accepted["id"])
     finally:
         done.set()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.pipeline import corpus_index
+from ingestion.corpus_index import corpus_index
 from ingestion.queued import run_queued_job
 
 from .conftest import Lore
@@ -167,7 +167,7 @@ async def test_with_a_queue_an_upload_is_queued_with_its_bytes_for_a_worker(
     enqueued: list[str] = []
 
     class RecordingQueue:
-        async def enqueue(self, job_id: str, *, attempt: str = "") -> None:
+        async def enqueue(self, job_id: str, *, attempt: str = "", copies: int | None = None) -> None:
             enqueued.append(job_id)
 
     monkeypatch.setattr(lore.resources, "queue", RecordingQueue())

@@ -15,9 +15,9 @@ from core.db.models import DocumentRow, IngestionJobRow
 from core.errors import InvalidInputError
 from core.resources import Resources, open_resources
 from core.settings import Settings
+from ingestion.corpus_index import corpus_index
 from ingestion.crawl import crawl
 from ingestion.crawl.state import CrawlState
-from ingestion.pipeline import corpus_index
 
 from .conftest import crawl_settings, fake_lookup
 
