@@ -51,15 +51,16 @@ def list_jobs(
     if as_json:
         print(json.dumps(jobs))
         return
+    counts = ingestion_jobs.JOB_COUNTS[1:]
     table = Table(
-        "id", "corpus", "state", "new", "changed", "unchanged", "deleted", "failed", "chunks", "started"
+        "id", "corpus", "state", *(c.removeprefix("documents_").replace("_", " ") for c in counts), "started"
     )
     for j in jobs:
         table.add_row(
             j["id"],
             j["corpus"],
             j["state"],
-            *(str(j[k]) for k in ingestion_jobs.JOB_COUNTS[1:]),
+            *(str(j[k]) for k in counts),
             j["started_at"][:19],
         )
     out.print(table)

@@ -85,7 +85,9 @@ class _Bar:
         self._chunks += chunks
         rate = self._chunks / max(time.monotonic() - self._started, 1e-6)
         info = f"{self._chunks} chunks, {rate:.1f} chunks/s" if self._label in ("ingest", "reindex") else ""
-        if status == "failed":
+        from ingestion.jobs import DocumentStatus
+
+        if status == DocumentStatus.FAILED:
             self._progress.console.print(f"[red]failed[/]: {source}")
         self._progress.update(self._task, advance=1, info=info)
 

@@ -518,9 +518,11 @@ async def job_events(
             if not still_accepted():
                 raise NotFoundError(f"job {job_id!r} ended before it started")
             await asyncio.sleep(poll_s)
+        last = accepted  # its start is progress
     else:
-        yield JobEvent("snapshot", describe_job(*row))
-    seen, last, checked = after, describe_job(*row), time.monotonic()
+        last = describe_job(*row)
+        yield JobEvent("snapshot", last)
+    seen, checked = after, time.monotonic()
     while True:
         async with sessions() as session:
             outcomes = (

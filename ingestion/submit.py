@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core.db.models import CorpusRow, IngestionJobRow
-from core.errors import ConfigurationError
+from core.errors import BackendError, ConfigurationError, LoreError
 from core.resources import Resources
 from core.settings import CrawlSettings
 from ingestion import jobs
@@ -208,6 +208,17 @@ async def run_queued(resources: Resources, job_id: str) -> str:
     if row.state not in (JobState.QUEUED, JobState.INTERRUPTED):
         # Ended, or taken up by another worker (an enqueueing arq ran twice).
         return row.state
-    await run_job(resources, spec, job_id=job_id)
+    try:
+        await run_job(resources, spec, job_id=job_id)
+    except LoreError as exc:
+        # Refused as it started (a job of the corpus running, a model that cannot load): the row,
+        # still queued, says why. A job that started records its own failure.
+        async with resources.sessions() as session:
+            await jobs.finish_job(
+                session, job_id=job_id, state=JobState.FAILED, error=exc.message, replace=(JobState.QUEUED,)
+            )
+            await session.commit()
+        if isinstance(exc, BackendError):
+            raise  # the queue tries it again once the backend is back
     async with resources.sessions() as session:
         return str(await jobs.job_state(session, job_id=job_id))

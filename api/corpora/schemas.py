@@ -59,7 +59,7 @@ class JobAccepted(BaseModel):
                     "id": "5f0c1c8e-2b1e-4c39-9a8e-0d6f1f7f9a10",
                     "corpus": "handbook",
                     "kind": "crawl",
-                    "state": "pending",
+                    "state": "queued",
                     "links": {
                         "job": "/v1/jobs/5f0c1c8e-2b1e-4c39-9a8e-0d6f1f7f9a10",
                         "cancel": "/v1/jobs/5f0c1c8e-2b1e-4c39-9a8e-0d6f1f7f9a10/cancel",
@@ -86,7 +86,7 @@ class UploadAccepted(JobAccepted):
                     "id": "0b7d2a8e-8d0c-4a52-b7a4-61f0e5e4c2d3",
                     "corpus": "handbook",
                     "kind": "upload",
-                    "state": "pending",
+                    "state": "queued",
                     "links": {
                         "job": "/v1/jobs/0b7d2a8e-8d0c-4a52-b7a4-61f0e5e4c2d3",
                         "cancel": "/v1/jobs/0b7d2a8e-8d0c-4a52-b7a4-61f0e5e4c2d3/cancel",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,21 @@ SHIPPED = Path(evals.__file__).resolve().parent / "suites"
 # Settings sections a suite sent to the API may override: how Lore retrieves and answers. Others
 # (llm, database, evals...) would point the run, its judge or its baseline lookup elsewhere.
 API_SETTINGS_SECTIONS = ("retrieval", "answer", "guardrails")
+
+
+class RunState(StrEnum):
+    """An eval run's state: pending, running, then succeeded (its gates passed), failed (a gate
+    failed) or error (it could not run to the end)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ERROR = "error"
+
+
 # Finished runs, the only ones with results to compare against.
-FINISHED = ("succeeded", "failed")
+FINISHED = (RunState.SUCCEEDED, RunState.FAILED)
 # A refused run is worth retrying after about this long: runs take minutes.
 BUSY_RETRY_S = 60.0
 BASELINE_BY_ID = "a baseline sent to the API names an earlier eval run by its ID, never a path"
@@ -158,7 +172,7 @@ async def create_run(
         corpus=suite.corpus,
         suite_yaml=suite_yaml,
         user_id=user_id,
-        state="pending",
+        state=RunState.PENDING,
         run_dir=str(runs_dir / run_id),
     )
     session.add(row)
@@ -198,7 +212,7 @@ async def execute_run(
     the outcome on the run's row; the LLM is the server's (a suite cannot swap it here)."""
     async with resources.sessions() as session:
         row = await get_run(session, run_id, scope=None)
-        row.state = "running"
+        row.state = RunState.RUNNING
         run_dir = Path(row.run_dir)
         await session.commit()
     scoped = dataclasses.replace(resources, settings=suite.apply(resources.settings))
@@ -206,16 +220,16 @@ async def execute_run(
     try:
         results = await evals.run_in_process(scoped, suite, out_dir=run_dir, baseline=baseline)
         outcome = {
-            "state": "succeeded" if results["passed"] else "failed",
+            "state": RunState.SUCCEEDED if results["passed"] else RunState.FAILED,
             "passed": results["passed"],
             "summary": results["summary"],
             "gates": results["gates"],
         }
     except LoreError as exc:
-        outcome = {"state": "error", "error": exc.message}
+        outcome = {"state": RunState.ERROR, "error": exc.message}
     except Exception as exc:  # recorded on the run, so the caller sees why, then logged
         log.exception("eval run %s failed", run_id)
-        outcome = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
+        outcome = {"state": RunState.ERROR, "error": f"{type(exc).__name__}: {exc}"}
     async with resources.sessions() as session:
         row = await get_run(session, run_id, scope=None)
         for key, value in outcome.items():
@@ -253,8 +267,8 @@ class InFlight:
             rows = (await session.execute(select(EvalRunRow).where(EvalRunRow.id.in_(self.ids)))).scalars()
             count = 0
             for row in rows:
-                if row.state in ("pending", "running"):
-                    row.state, row.error, row.finished_at = "error", INTERRUPTED, utcnow()
+                if row.state in (RunState.PENDING, RunState.RUNNING):
+                    row.state, row.error, row.finished_at = RunState.ERROR, INTERRUPTED, utcnow()
                     count += 1
             await session.commit()
         self.ids.clear()

@@ -23,14 +23,14 @@ DOCUMENT_STATUSES = ('new', 'changed', 'unchanged', 'failed')
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('ingestion_jobs') as batch:
-        batch.add_column(sa.Column('params', sa.JSON(), nullable=True))
-        batch.add_column(sa.Column('retry_of', sa.String(length=36), nullable=True))
-    with op.batch_alter_table('ingestion_job_documents') as batch:
-        batch.add_column(sa.Column('stage', sa.String(length=20), nullable=True))
-        batch.add_column(sa.Column('timings_ms', sa.JSON(), nullable=True))
-        batch.add_column(sa.Column('attempts', sa.Integer(), server_default='1', nullable=False))
-        batch.add_column(sa.Column('seq', sa.Integer(), nullable=True))
+    op.add_column('ingestion_jobs', sa.Column('params', sa.JSON(), nullable=True))
+    op.add_column('ingestion_jobs', sa.Column('retry_of', sa.String(length=36), nullable=True))
+    op.add_column('ingestion_job_documents', sa.Column('stage', sa.String(length=20), nullable=True))
+    op.add_column('ingestion_job_documents', sa.Column('timings_ms', sa.JSON(), nullable=True))
+    op.add_column(
+        'ingestion_job_documents', sa.Column('attempts', sa.Integer(), server_default='1', nullable=False)
+    )
+    op.add_column('ingestion_job_documents', sa.Column('seq', sa.Integer(), nullable=True))
     # A re-index recorded its documents as "reindexed" and counted them as changed: they are changed.
     op.execute("UPDATE ingestion_job_documents SET status = 'changed' WHERE status = 'reindexed'")
     # Anything else no runner writes any more (none is known) is a failure, so nothing reads it as done.
@@ -46,11 +46,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('ingestion_job_documents') as batch:
-        batch.drop_column('seq')
-        batch.drop_column('attempts')
-        batch.drop_column('timings_ms')
-        batch.drop_column('stage')
-    with op.batch_alter_table('ingestion_jobs') as batch:
-        batch.drop_column('retry_of')
-        batch.drop_column('params')
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite has it since 3.35), not a batch: SQLite's batch mode
+    # copies the table and drops the old one, which deletes every job's documents by cascade.
+    for column in ('seq', 'attempts', 'timings_ms', 'stage'):
+        op.drop_column('ingestion_job_documents', column)
+    for column in ('retry_of', 'params'):
+        op.drop_column('ingestion_jobs', column)
