@@ -99,6 +99,49 @@ def cancel_job(job_id: Annotated[str, typer.Argument(help="The running job's ID.
     out.print(f"asked job {job_id} to stop; it stops after the documents it is writing")
 
 
+@jobs_app.command("retry")
+def retry_job(
+    job_id: Annotated[str, typer.Argument(help="The ended job whose failed documents to run again.")],
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Put the retry on the queue for a `lore worker`; print its ID.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new job as one JSON object.")] = False,
+) -> None:
+    """Run only the documents a job failed again, as a new job linked to it.
+
+    An ingest's files are read again, a crawl's failed pages fetched again (no links followed), a
+    failed re-index runs again. Exit status 1 when some fail again.
+    """
+
+    async def main() -> dict[str, Any]:
+        from core.resources import open_resources
+        from ingestion.submit import retry_spec, run_job, submit_job
+
+        settings = get_settings()
+        async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:
+            spec = await retry_spec(resources, job_id)
+            if queue:
+                submitted = await submit_job(resources, spec, queue=True)
+                return {"id": submitted.job_id, "retry_of": job_id, "state": submitted.state}
+            summary = await run_job(resources, spec)
+            return await ingestion_jobs.get_job(resources.sessions, summary.job_id)
+
+    run_result = run(main())
+    if as_json:
+        print(json.dumps(run_result))
+    elif queue:
+        out.print(f"job {run_result['id']} queued: it retries the failed documents of job {job_id}")
+    else:
+        out.print(
+            f"job {run_result['id']} {run_result['state']}: retried {run_result['documents_total']} "
+            f"documents of job {job_id}, {run_result['documents_failed']} failed again"
+        )
+        for failure in run_result["failures"]:
+            err.print(f"[red]failed[/] {failure['source']}: {failure['error']}", highlight=False)
+    if not queue and run_result["documents_failed"]:
+        raise typer.Exit(1)
+
+
 @documents_app.command("list")
 def list_documents(
     corpus: Annotated[str, typer.Option(help="The corpus.")],

@@ -350,6 +350,19 @@ class IngestionSettings(BaseModel):
             "documents it has (a crawl's fetchers wait when it is full)."
         ),
     )
+    retries: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description=(
+            "Retries of a document's embedding and writing when the vector store or the database "
+            "fails (an outage), with backoff, before its job stops; a crawl's 5xx and timeouts "
+            "are retried by ingestion.crawl.retries."
+        ),
+    )
+    retry_backoff_s: float = Field(
+        default=1.0, ge=0, description="First such retry's wait; it doubles with each retry."
+    )
     reindex_drain_s: float = Field(
         default=2.0,
         ge=0,

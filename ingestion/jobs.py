@@ -174,6 +174,7 @@ async def record_document(
     error: str | None = None,
     stage: DocumentStage | None = None,
     timings_ms: dict[str, float] | None = None,
+    attempts: int = 1,
     total: int | None = None,
 ) -> None:
     """Record one document's outcome and count it on its job (``total``: the job's documents so far).
@@ -207,6 +208,7 @@ async def record_document(
             error=error,
             stage=stage,
             timings_ms=timings_ms or None,
+            attempts=attempts,
             seq=seq,
         )
     )
@@ -491,6 +493,7 @@ def describe_outcome(row: JobDocumentRow) -> dict[str, Any]:
         "chunks": row.chunks,
         "error": row.error,
         "timings_ms": row.timings_ms or {},
+        "attempts": row.attempts,
     }
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence, Sized
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import update
 
@@ -94,6 +94,8 @@ async def ingest_sources(
     prune_under: Sequence[str] = (),
     kind: JobKind = JobKind.INGEST,
     job_id: str | None = None,
+    params: dict[str, Any] | None = None,
+    retry_of: str | None = None,
 ) -> IngestSummary:
     """Ingest ``sources`` into ``corpus`` as one job (``job_id``, else a new ID) and return what changed.
 
@@ -102,7 +104,8 @@ async def ingest_sources(
     ``prune_under`` lists source prefixes this run covers whole: documents under them that the
     run did not see are gone from their source and get deleted once the grace has passed. The
     job stops between documents when someone asks to cancel it. A ``job_id`` recorded as queued
-    (a crawl a worker took up) is taken over.
+    (a crawl a worker took up) is taken over. ``params`` (what a crawl was asked) and
+    ``retry_of`` (the job whose failed documents these are) are recorded on the job.
     """
     started = time.perf_counter()
     total = len(sources) if isinstance(sources, Sized) else 0
@@ -111,7 +114,15 @@ async def ingest_sources(
     corpus_row = index.corpus
     async with resources.sessions() as session:
         await refuse_while_reindexing(session, corpus_row)
-        job = await jobs.start_job(session, corpus_id=corpus_row.id, kind=kind, job_id=job_id, total=total)
+        job = await jobs.start_job(
+            session,
+            corpus_id=corpus_row.id,
+            kind=kind,
+            job_id=job_id,
+            total=total,
+            params=params,
+            retry_of=retry_of,
+        )
         await session.commit()
     summary = IngestSummary(job_id=job.id, corpus=corpus)
     if progress:
@@ -277,6 +288,7 @@ class _JobRun:
                 error=work.error,
                 stage=work.stage,
                 timings_ms=work.timings_ms,
+                attempts=work.attempts,
                 total=self.total,
             )
             await session.commit()

@@ -45,6 +45,7 @@ async def enqueue_sources(
     kind: JobKind = JobKind.INGEST,
     prune_under: Sequence[str] = (),
     job_id: str | None = None,
+    retry_of: str | None = None,
 ) -> str:
     """Record a job of ``sources`` into ``corpus`` as queued, put it on the queue, return its ID.
 
@@ -66,6 +67,7 @@ async def enqueue_sources(
             total=len(unique),
             worker=QUEUE_WORKER,
             prune_under=prune_under,
+            retry_of=retry_of,
         )
         session.add_all(
             JobSourceRow(
@@ -255,6 +257,7 @@ async def _ingest(
                 error=work.error,
                 stage=work.stage,
                 timings_ms=work.timings_ms,
+                attempts=work.attempts,
             )
             await session.commit()
         log.info("worker %s ingested %s: %s, %d chunks", worker, work.src.source, work.status, work.written)

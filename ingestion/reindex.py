@@ -80,6 +80,7 @@ async def reindex_corpus(
     chunk_overlap_tokens: int | None = None,
     progress: Progress | None = None,
     job_id: str | None = None,
+    retry_of: str | None = None,
 ) -> ReindexSummary:
     """Re-embed ``corpus`` into a new generation (model and chunker config default to its current ones).
 
@@ -107,7 +108,14 @@ async def reindex_corpus(
     # The model loads before any job exists: a model that cannot load changes nothing.
     embedder = await resources.embedder_for(config.model)
     new = CorpusIndex(row, collection_name(corpus, row.generation + 1), config, embedder)
-    job = await _start_job(resources, row, total=len(documents), job_id=job_id)
+    params: dict[str, object] = {
+        "model": model,
+        "chunk_tokens": chunk_tokens,
+        "chunk_overlap_tokens": chunk_overlap_tokens,
+    }
+    job = await _start_job(
+        resources, row, total=len(documents), job_id=job_id, params=params, retry_of=retry_of
+    )
     summary = ReindexSummary(
         job_id=job,
         corpus=corpus,
@@ -157,7 +165,15 @@ async def reindex_corpus(
     return summary
 
 
-async def _start_job(resources: Resources, corpus: CorpusRow, *, total: int, job_id: str | None) -> str:
+async def _start_job(
+    resources: Resources,
+    corpus: CorpusRow,
+    *,
+    total: int,
+    job_id: str | None,
+    params: dict[str, object],
+    retry_of: str | None,
+) -> str:
     """Record the job, refusing while another job of the corpus runs (it would write to generation N).
 
     A re-index queued for a worker is checked here again, as the worker takes it up.
@@ -172,7 +188,13 @@ async def _start_job(resources: Resources, corpus: CorpusRow, *, total: int, job
                 f"or cancel it with `lore jobs cancel {running.id}`"
             )
         job = await jobs.start_job(
-            session, corpus_id=corpus.id, kind=JobKind.REINDEX, job_id=job_id, total=total
+            session,
+            corpus_id=corpus.id,
+            kind=JobKind.REINDEX,
+            job_id=job_id,
+            total=total,
+            params=params,
+            retry_of=retry_of,
         )
         await session.commit()
         return job.id

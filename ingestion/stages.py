@@ -10,8 +10,9 @@ document keeps the stage it reached, the time each stage took, and on failure th
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ from ingestion.formats.document import pack_blocks
 from ingestion.jobs import DocumentStage, DocumentStatus
 from ingestion.sources import Source
 
+log = logging.getLogger("lore.ingestion")
+
 
 @dataclass(slots=True)
 class DocumentWork:
@@ -41,6 +44,7 @@ class DocumentWork:
     # The stage it is in (once written: the last one); on failure, the stage that failed.
     stage: DocumentStage = DocumentStage.READ
     timings_ms: dict[str, float] = field(default_factory=dict)
+    attempts: int = 1  # tries of its embedding and writing (a store or database outage is retried)
     chunks: list[Chunk] = field(default_factory=list)
     title: str = ""
     pages: int | None = None
@@ -152,7 +156,11 @@ async def embed_and_write(resources: Resources, index: CorpusIndex, works: Seque
     for work in to_write:
         work.stage = DocumentStage.EMBED
     try:
-        await write_chunks(resources, index, [c for w in to_write for c in w.chunks])
+        await _retrying(
+            resources,
+            to_write,
+            lambda: write_chunks(resources, index, [c for w in to_write for c in w.chunks]),
+        )
     except BackendError:
         raise
     except LoreError as exc:
@@ -160,9 +168,9 @@ async def embed_and_write(resources: Resources, index: CorpusIndex, works: Seque
             work.fail(exc.message)
     # The batch's time, shared by its documents in proportion to their chunks.
     elapsed_ms = (time.perf_counter() - started) * 1000
-    chunks = sum(len(w.chunks) for w in to_write) or 1
+    total = sum(len(w.chunks) for w in to_write) or 1
     for work in to_write:
-        work.timings_ms[DocumentStage.EMBED] = round(elapsed_ms * len(work.chunks) / chunks, 1)
+        work.timings_ms[DocumentStage.EMBED] = round(elapsed_ms * len(work.chunks) / total, 1)
 
 
 async def finish_document(resources: Resources, work: DocumentWork, index: CorpusIndex) -> None:
@@ -172,22 +180,8 @@ async def finish_document(resources: Resources, work: DocumentWork, index: Corpu
     points are then deleted, so none is left that no recorded document accounts for.
     """
     with work.stage_of(DocumentStage.WRITE):
-        # Stale chunks go only after the new ones are safely written.
-        await resources.store.delete_document(
-            index.collection, work.doc_id, keep_chunk_ids={c.id for c in work.chunks}
-        )
         try:
-            async with resources.sessions() as session:
-                row = await session.get(DocumentRow, work.doc_id)
-                if row is None:
-                    row = DocumentRow(id=work.doc_id, corpus_id=index.corpus.id, source=work.src.source)
-                    session.add(row)
-                row.title, row.content_hash, row.index_signature = work.title, work.digest, index.signature
-                row.chunk_count, row.pages = len(work.chunks), work.pages
-                await session.flush()
-                # The extracted text, so a re-index can re-chunk without the source.
-                await session.merge(DocumentBlocksRow(document_id=work.doc_id, data=work.blocks))
-                await session.commit()
+            await _retrying(resources, [work], lambda: _record_row(resources, work, index))
         except Exception as exc:
             # Unrecorded, the points could be neither found nor deleted through Lore. A changed
             # document keeps its old row, whose content hash no longer matches: the next run redoes it.
@@ -197,6 +191,51 @@ async def finish_document(resources: Resources, work: DocumentWork, index: Corpu
             work.fail(f"the database refused the document: {_first_line(exc)}")
             return
     work.status = DocumentStatus.CHANGED if work.existed else DocumentStatus.NEW
+
+
+async def _record_row(resources: Resources, work: DocumentWork, index: CorpusIndex) -> None:
+    """Drop the document's stale chunks (only now that the new ones are safely written), then store
+    its row and its extracted blocks."""
+    await resources.store.delete_document(
+        index.collection, work.doc_id, keep_chunk_ids={c.id for c in work.chunks}
+    )
+    async with resources.sessions() as session:
+        row = await session.get(DocumentRow, work.doc_id)
+        if row is None:
+            row = DocumentRow(id=work.doc_id, corpus_id=index.corpus.id, source=work.src.source)
+            session.add(row)
+        row.title, row.content_hash, row.index_signature = work.title, work.digest, index.signature
+        row.chunk_count, row.pages = len(work.chunks), work.pages
+        await session.flush()
+        # The extracted text, so a re-index can re-chunk without the source.
+        await session.merge(DocumentBlocksRow(document_id=work.doc_id, data=work.blocks))
+        await session.commit()
+
+
+async def _retrying(
+    resources: Resources, works: Sequence[DocumentWork], op: Callable[[], Awaitable[None]]
+) -> None:
+    """Run ``op``, again after a pause when a backend fails (an outage), up to ``ingestion.retries``
+    times; each try counts on ``works``. What is not an outage is raised at once."""
+    settings = resources.settings.ingestion
+    for attempt in range(settings.retries + 1):
+        try:
+            await op()
+            return
+        except Exception as exc:
+            if attempt == settings.retries or not _is_outage(exc):
+                raise
+            wait = settings.retry_backoff_s * 2**attempt
+            log.warning(
+                "%s (try %d of %d): trying again in %.1f s",
+                _first_line(exc),
+                attempt + 1,
+                settings.retries + 1,
+                wait,
+            )
+            for work in works:
+                work.attempts += 1
+            await asyncio.sleep(wait)
 
 
 def _is_outage(exc: Exception) -> bool:

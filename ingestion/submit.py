@@ -11,21 +11,23 @@ worker runs for any queued job.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from core.db.models import CorpusRow, IngestionJobRow
-from core.errors import BackendError, ConfigurationError, LoreError
+from core.errors import BackendError, ConfigurationError, ConflictError, LoreError, NotFoundError
 from core.resources import Resources
 from core.settings import CrawlSettings
 from ingestion import jobs
 from ingestion.corpus_index import get_or_create_corpus, refuse_while_reindexing
 from ingestion.crawl import crawl
-from ingestion.jobs import JobKind, JobState
-from ingestion.pipeline import Progress, ingest_sources
+from ingestion.crawl.service import crawl_params
+from ingestion.jobs import DocumentStatus, JobKind, JobState
+from ingestion.pipeline import IngestSummary, Progress, ingest_sources
 from ingestion.queued import QUEUE_WORKER, enqueue_sources, put_on_queue, run_queued_job
-from ingestion.reindex import check_can_reindex, reindex_corpus
-from ingestion.sources import Source
+from ingestion.reindex import ReindexSummary, check_can_reindex, reindex_corpus
+from ingestion.sources import Source, discover
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,8 @@ class JobSpec:
     model: str | None = None
     chunk_tokens: int | None = None
     chunk_overlap_tokens: int | None = None
+    # the job whose failed documents this one runs again
+    retry_of: str | None = None
 
     @property
     def shared(self) -> bool:
@@ -54,7 +58,7 @@ class JobSpec:
         """What a worker needs to run a crawl or a re-index, as JSON."""
         if self.kind == JobKind.CRAWL:
             assert self.crawl is not None
-            return {"urls": list(self.urls), "crawl": self.crawl.model_dump(mode="json")}
+            return crawl_params(self.urls, self.crawl)
         return {
             "model": self.model,
             "chunk_tokens": self.chunk_tokens,
@@ -63,7 +67,7 @@ class JobSpec:
 
     @classmethod
     def of_row(cls, row: IngestionJobRow, corpus: str) -> JobSpec:
-        """The crawl or re-index a queued job's row describes."""
+        """The crawl or re-index a job's row describes (what it recorded it was asked)."""
         kind, params = JobKind(row.kind), row.params or {}
         if kind == JobKind.CRAWL:
             return cls(
@@ -71,6 +75,7 @@ class JobSpec:
                 corpus=corpus,
                 urls=params["urls"],
                 crawl=CrawlSettings.model_validate(params["crawl"]),
+                retry_of=row.retry_of,
             )
         return cls(
             kind=kind,
@@ -78,6 +83,7 @@ class JobSpec:
             model=params.get("model"),
             chunk_tokens=params.get("chunk_tokens"),
             chunk_overlap_tokens=params.get("chunk_overlap_tokens"),
+            retry_of=row.retry_of,
         )
 
 
@@ -119,7 +125,12 @@ async def submit_job(
             raise ConfigurationError("no job queue is configured: set LORE_QUEUE__REDIS_URL")
         if spec.shared:
             job_id = await enqueue_sources(
-                resources, spec.sources, corpus=spec.corpus, kind=spec.kind, prune_under=spec.prune_under
+                resources,
+                spec.sources,
+                corpus=spec.corpus,
+                kind=spec.kind,
+                prune_under=spec.prune_under,
+                retry_of=spec.retry_of,
             )
         else:
             job_id = await _enqueue_whole(resources, spec)
@@ -153,6 +164,7 @@ async def _enqueue_whole(resources: Resources, spec: JobSpec) -> str:
             state=JobState.QUEUED,
             worker=QUEUE_WORKER,
             params=spec.params(),
+            retry_of=spec.retry_of,
         )
         await session.commit()
     await put_on_queue(resources, job.id, copies=1)
@@ -161,7 +173,7 @@ async def _enqueue_whole(resources: Resources, spec: JobSpec) -> str:
 
 async def run_job(
     resources: Resources, spec: JobSpec, *, job_id: str | None = None, progress: Progress | None = None
-) -> object:
+) -> IngestSummary | ReindexSummary:
     """Run ``spec`` to its end in this process; its summary."""
     if spec.kind == JobKind.CRAWL:
         return await crawl(
@@ -171,6 +183,7 @@ async def run_job(
             settings=spec.crawl,
             ingest_progress=progress,
             job_id=job_id,
+            retry_of=spec.retry_of,
         )
     if spec.kind == JobKind.REINDEX:
         return await reindex_corpus(
@@ -181,6 +194,7 @@ async def run_job(
             chunk_overlap_tokens=spec.chunk_overlap_tokens,
             progress=progress,
             job_id=job_id,
+            retry_of=spec.retry_of,
         )
     return await ingest_sources(
         resources,
@@ -190,6 +204,47 @@ async def run_job(
         prune_under=spec.prune_under,
         kind=spec.kind,
         job_id=job_id,
+        retry_of=spec.retry_of,
+    )
+
+
+async def retry_spec(resources: Resources, job_id: str) -> JobSpec:
+    """A job of the documents ``job_id`` failed, and only those, linked to it (``retry_of``).
+
+    An ingest re-reads its failed files (a file gone since fails again, with that reason); a crawl
+    fetches its failed pages again, following no links; a failed re-index runs again whole. An
+    upload's files are not kept once they failed: they must be sent again. Raises
+    :class:`ConflictError` for a job still running or with nothing to retry.
+    """
+    await jobs.mark_interrupted_jobs(resources.sessions)
+    async with resources.sessions() as session:
+        row = await session.get(IngestionJobRow, job_id)
+        corpus = await session.get(CorpusRow, row.corpus_id) if row is not None else None
+        if row is None or corpus is None:
+            raise NotFoundError(f"no job {job_id!r}")
+        state, kind = JobState(row.state), JobKind(row.kind)
+        if not state.ended:
+            raise ConflictError(f"job {job_id} is {state}: retry it once it has ended")
+        if kind == JobKind.REINDEX:
+            if state == JobState.SUCCEEDED:
+                raise ConflictError(f"re-index {job_id} succeeded: there is nothing to retry")
+            return replace(JobSpec.of_row(row, corpus.name), retry_of=job_id)
+        outcomes = await jobs.document_outcomes(session, job_id=job_id)
+    failed = sorted(src for src, (status, _) in outcomes.items() if status == DocumentStatus.FAILED)
+    if not failed:
+        raise ConflictError(f"job {job_id} has no failed documents to retry")
+    if kind == JobKind.UPLOAD:
+        raise ConflictError(
+            f"the {len(failed)} failed files of upload {job_id} are not kept: upload them again"
+        )
+    if kind == JobKind.CRAWL:
+        # A crawl recorded before crawls kept what they were asked takes the settings' options.
+        asked = JobSpec.of_row(row, corpus.name).crawl if row.params else resources.settings.ingestion.crawl
+        assert asked is not None
+        only = asked.model_copy(update={"max_depth": 0, "max_pages": len(failed)})
+        return JobSpec(kind=kind, corpus=corpus.name, urls=failed, crawl=only, retry_of=job_id)
+    return JobSpec(
+        kind=kind, corpus=corpus.name, sources=discover([Path(s) for s in failed]), retry_of=job_id
     )
 
 

@@ -44,10 +44,11 @@ class JobAccepted(BaseModel):
 
     id: str
     corpus: str
-    kind: str = Field(description="upload, crawl or reindex")
+    kind: str = Field(description="ingest, upload, crawl or reindex")
     state: str = Field(
         description=(
-            "pending until the job starts (queued when workers run it); then as GET /v1/jobs/{id} tells."
+            "queued until the job starts (on this server, or on a worker when a queue is configured); "
+            "then as GET /v1/jobs/{id} tells, and GET /v1/jobs/{id}/events follows live."
         )
     )
     links: JobLinks

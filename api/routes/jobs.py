@@ -8,12 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
 from api.auth.dependencies import AdminPrincipal
-from api.corpora.schemas import CorpusRef
+from api.corpora.schemas import CorpusRef, JobAccepted, JobLinks
 from api.corpora.uploads import uploads_root
 from api.dependencies import ResourcesDep
 from api.job_runner import JobRunner, JobRunnerDep
@@ -22,6 +22,7 @@ from api.schemas import ErrorResponse
 from core.errors import NotFoundError
 from core.resources import Resources
 from ingestion import documents, jobs
+from ingestion.submit import retry_spec, submit_job
 
 router = APIRouter(prefix="/v1", tags=["ingestion"], dependencies=[AdminRateLimit])
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorResponse, "description": "Not found"}}
@@ -129,6 +130,36 @@ class JobDocument(BaseModel):
     chunks: int
     error: str | None
     timings_ms: dict[str, float] = Field(description="Milliseconds each stage took.")
+    attempts: int = Field(description="Tries of its embedding and writing (outages are retried).")
+
+
+@router.post(
+    "/jobs/{job_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses={
+        **_NOT_FOUND,
+        409: {"model": ErrorResponse, "description": "The job runs, or has nothing to retry"},
+    },
+    summary="Run a job's failed documents again, as a new job",
+)
+async def retry_job(
+    job_id: str, response: Response, _: AdminPrincipal, resources: ResourcesDep, runner: JobRunnerDep
+) -> JobAccepted:
+    """A new job (its ``retry_of`` is this one) of only the documents this job failed: an ingest's
+    files read again, a crawl's pages fetched again (no links followed), a failed re-index run
+    again. An upload's failed files are not kept (409: upload them again)."""
+    spec = await retry_spec(resources, job_id)
+    submitted = await submit_job(resources, spec, start=runner.starter())
+    link = f"/v1/jobs/{submitted.job_id}"
+    response.headers["Location"] = link
+    return JobAccepted(
+        id=submitted.job_id,
+        corpus=spec.corpus,
+        kind=spec.kind,
+        state=submitted.state,
+        links=JobLinks(job=link, cancel=f"{link}/cancel"),
+    )
 
 
 @router.get("/jobs/{job_id}/documents", response_model=list[JobDocument], responses=_NOT_FOUND)

@@ -79,6 +79,11 @@ def crawl_settings(
     )
 
 
+def crawl_params(urls: Sequence[str], settings: CrawlSettings) -> dict[str, object]:
+    """What a crawl job records of what it was asked, so that a worker (or a retry) runs it again."""
+    return {"urls": list(urls), "crawl": settings.model_dump(mode="json")}
+
+
 async def crawl(
     resources: Resources,
     urls: Sequence[str],
@@ -89,6 +94,7 @@ async def crawl(
     ingest_progress: Progress | None = None,
     lookup: Lookup | None = None,
     job_id: str | None = None,
+    retry_of: str | None = None,
 ) -> CrawlSummary:
     """Crawl from ``urls`` (pages or sitemaps) into ``corpus`` as one ingestion job.
 
@@ -153,6 +159,8 @@ async def crawl(
                 progress=ingest_progress,
                 kind=JobKind.CRAWL,
                 job_id=job_id,
+                params=crawl_params(starts, settings),
+                retry_of=retry_of,
             )
         finally:
             crawling.cancel()

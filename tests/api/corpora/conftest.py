@@ -140,6 +140,8 @@ class Site:
     pages: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     port: int = 0
+    # Paths answered with this status instead (a site down for a while).
+    statuses: dict[str, int] = field(default_factory=dict)
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -147,6 +149,8 @@ class Site:
     async def handle(self, request: web.Request) -> web.Response:
         if self.delay:
             await asyncio.sleep(self.delay)
+        if request.path in self.statuses:
+            return web.Response(status=self.statuses[request.path], text="unavailable")
         page = self.pages.get(request.path)
         if page is None:
             return web.Response(status=404, text="not found")

@@ -96,3 +96,52 @@ async def test_a_crawl_waiting_on_a_slow_site_stops_when_cancelled(
     assert job["state"] == "cancelled" and job["documents_new"] == 0, job
     again = await lore.client.post(accepted["links"]["cancel"], headers=lore.admin)
     assert again.status_code == 409
+
+
+async def test_a_crawl_s_failed_page_is_retried_through_the_api_and_followed_by_its_events(
+    lore: Lore, site: Site
+) -> None:
+    site.pages = {
+        "/": html("Home", "Welcome to the gadget site.", "/up", "/down"),
+        "/up": html("Up", "The up page is here."),
+        "/down": html("Down", "The down page is back."),
+    }
+    site.statuses["/down"] = 503
+    corpus_id = await lore.new_corpus("retried")
+    body = crawl_body(site, max_pages=10)
+    accepted = (
+        await lore.client.post(f"/v1/corpora/{corpus_id}/crawls", json=body, headers=lore.admin)
+    ).json()
+    job = await lore.finished(accepted["id"])
+    assert (job["state"], job["documents_new"], job["documents_failed"]) == ("succeeded", 2, 1)
+
+    # Its documents, and its event stream (the job has ended: every document, then the end)
+    documents = (await lore.client.get(f"/v1/jobs/{job['id']}/documents", headers=lore.admin)).json()
+    assert [d["seq"] for d in documents] == [1, 2, 3]
+    down = next(d for d in documents if d["source"].endswith("/down"))
+    assert (down["status"], down["stage"]) == ("failed", "read") and "503" in down["error"]
+    stream = await lore.client.get(f"/v1/jobs/{job['id']}/events", headers=lore.admin)
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    kinds = [line.removeprefix("event: ") for line in stream.text.splitlines() if line.startswith("event: ")]
+    assert kinds == ["snapshot", "document", "document", "document", "end"]
+    resumed = await lore.client.get(
+        f"/v1/jobs/{job['id']}/events", headers={**lore.admin, "Last-Event-ID": "2"}
+    )
+    assert [line for line in resumed.text.splitlines() if line.startswith("id: ")] == ["id: 3"]
+
+    # Once the page is back, a retry fetches only it, as a new job linked to the first
+    del site.statuses["/down"]
+    retry = await lore.client.post(f"/v1/jobs/{job['id']}/retry", headers=lore.admin)
+    assert retry.status_code == 202, retry.text
+    again = await lore.finished(retry.json()["id"])
+    assert (again["kind"], again["retry_of"], again["documents_total"], again["documents_new"]) == (
+        "crawl",
+        job["id"],
+        1,
+        1,
+    )
+    nothing = await lore.client.post(f"/v1/jobs/{again['id']}/retry", headers=lore.admin)
+    assert nothing.status_code == 409 and "no failed documents" in nothing.json()["error"]["message"]
+    missing = await lore.client.get("/v1/jobs/no-such-job/events", headers=lore.admin)
+    assert missing.status_code == 404
+    assert (await lore.client.get(f"/v1/jobs/{job['id']}/events", headers=lore.reader)).status_code == 403
