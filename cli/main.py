@@ -115,9 +115,10 @@ def ingest(
         typer.Option(
             "--queue",
             help="Put the job on the queue (LORE_QUEUE__REDIS_URL) for `lore worker` processes, which "
-            "must see the same paths; print its ID and return.",
+            "must see the same paths.",
         ),
     ] = False,
+    follow: _Follow = None,
 ) -> None:
     """Ingest files (PDF, Markdown, text, HTML) into a corpus; unchanged files are skipped.
 
@@ -138,7 +139,7 @@ def ingest(
             sources=discover(paths),
             prune_under=[f"{p.resolve()}{os.sep}" for p in paths if p.is_dir()],
         )
-        _enqueue(settings, spec, as_json=as_json)
+        _enqueue(settings, spec, as_json=as_json, follow=follow)
         return
 
     async def main() -> dict[str, Any]:
@@ -169,32 +170,67 @@ def ingest(
         raise typer.Exit(FAILED)
 
 
-def _enqueue(settings: Settings, spec: Any, *, as_json: bool) -> None:
-    """Put the job ``spec`` (an ingestion.submit.JobSpec) on the queue; print its ID and how to follow it."""
+# With --queue: follow the job's progress until it ends (default: when stderr is a terminal).
+_Follow = Annotated[
+    bool | None,
+    typer.Option(
+        "--follow/--no-follow",
+        help="With --queue: draw the job's progress as workers record it, until it ends "
+        "(default: when stderr is a terminal), or return at once with its ID.",
+    ),
+]
+
+
+def _enqueue(settings: Settings, spec: Any, *, as_json: bool, follow: bool | None = None) -> None:
+    """Put the job ``spec`` (an ingestion.submit.JobSpec) on the queue; print its ID, or follow it
+    to its end (its events, as `GET /v1/jobs/{id}/events` sends them) and print its outcome."""
+    follow = sys.stderr.isatty() and not as_json if follow is None else follow
 
     async def main() -> dict[str, Any]:
         from core.resources import open_resources
+        from ingestion import jobs
         from ingestion.submit import submit_job
 
         async with open_resources(settings, with_llm=False, migrate_sqlite=True) as resources:
             submitted = await submit_job(resources, spec, queue=True)
-        return {
-            "job_id": submitted.job_id,
-            "corpus": spec.corpus,
-            "kind": spec.kind,
-            "state": submitted.state,
-            "documents_total": len(spec.sources),
-        }
+            queued = {
+                "job_id": submitted.job_id,
+                "corpus": spec.corpus,
+                "kind": spec.kind,
+                "state": submitted.state,
+                "documents_total": len(spec.sources),
+            }
+            if not follow:
+                return queued
+            if not as_json:
+                err.print(f"{spec.kind} job {submitted.job_id} queued; following it (Ctrl-C stops following)")
+            with _Bar(str(spec.kind), enabled=not as_json and sys.stderr.isatty()) as bar:
+                async for event in jobs.job_events(resources.sessions, submitted.job_id):
+                    if event.event in ("snapshot", "progress"):
+                        bar.start(event.data["documents_total"])
+                    elif event.event == "document":
+                        bar.advance(event.data["source"], event.data["status"], event.data["chunks"])
+            return await jobs.get_job(resources.sessions, submitted.job_id)
 
     result = _run(main())
     if as_json:
         print(json.dumps(result))
-    else:
+    elif not follow:
         what = f"{result['documents_total']} documents " if result["documents_total"] else ""
         out.print(
             f"{result['kind']} job {result['job_id']} queued: {what}into {result['corpus']!r}; "
             f"follow it with `lore jobs show {result['job_id']}`"
         )
+    else:
+        out.print(
+            f"{result['kind']} job {result['id']} {result['state']}: {result['documents_done']} documents "
+            f"({result['documents_new']} new, {result['documents_changed']} changed, "
+            f"{result['documents_failed']} failed), {result['chunks_embedded']} chunks embedded"
+        )
+        for failure in result["failures"]:
+            err.print(f"[red]failed[/] {failure['source']}: {failure['error']}", highlight=False)
+    if follow and (result["documents_failed"] or result["state"] != "succeeded"):
+        raise typer.Exit(FAILED)
 
 
 @app.command()
@@ -294,10 +330,9 @@ def crawl(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON line.")] = False,
     queue: Annotated[
         bool,
-        typer.Option(
-            "--queue", help="Put the crawl on the queue for a `lore worker`; print its ID and return."
-        ),
+        typer.Option("--queue", help="Put the crawl on the queue for a `lore worker`."),
     ] = False,
+    follow: _Follow = None,
 ) -> None:
     """Crawl web sites into a corpus; a page unchanged since the last crawl costs a 304.
 
@@ -322,7 +357,7 @@ def crawl(
         spec = JobSpec(
             kind=JobKind.CRAWL, corpus=corpus or settings.default_corpus, urls=urls, crawl=crawl_settings
         )
-        _enqueue(settings, spec, as_json=as_json)
+        _enqueue(settings, spec, as_json=as_json, follow=follow)
         return
 
     async def main() -> dict[str, Any]:
@@ -373,10 +408,9 @@ def reindex(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON line.")] = False,
     queue: Annotated[
         bool,
-        typer.Option(
-            "--queue", help="Put the re-index on the queue for a `lore worker`; print its ID and return."
-        ),
+        typer.Option("--queue", help="Put the re-index on the queue for a `lore worker`."),
     ] = False,
+    follow: _Follow = None,
 ) -> None:
     """Re-embed a corpus into a new collection while search goes on using the old one, then switch."""
     settings = get_settings()
@@ -391,7 +425,7 @@ def reindex(
             chunk_tokens=chunk_tokens,
             chunk_overlap_tokens=chunk_overlap,
         )
-        _enqueue(settings, spec, as_json=as_json)
+        _enqueue(settings, spec, as_json=as_json, follow=follow)
         return
 
     async def main() -> dict[str, Any]:
