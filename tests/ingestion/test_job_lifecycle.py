@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -239,3 +240,54 @@ async def test_migration_0009_normalises_stored_states_and_adds_stages_both_ways
     await migrate.downgrade(engine, "0008")
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM ingestion_job_documents"))).scalar() == 2
+
+
+async def test_a_store_outage_while_a_document_is_written_is_retried_with_backoff(
+    resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.errors import BackendError
+
+    resources.settings.ingestion.retry_backoff_s = 0.01
+    upsert, failures = resources.store.upsert, [BackendError("the vector store is unavailable")] * 2
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await upsert(*args, **kwargs)
+
+    monkeypatch.setattr(resources.store, "upsert", flaky)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nAlpha is the first letter.\n")
+
+    summary = await ingest_paths(resources, [docs], corpus="c")
+
+    assert (summary.state, summary.documents_new) == (JobState.SUCCEEDED, 1)
+    [document] = await jobs.job_documents(resources.sessions, summary.job_id)
+    assert (document["status"], document["attempts"]) == (DocumentStatus.NEW, 3)
+
+
+async def test_an_outage_that_outlasts_the_retries_stops_the_job(
+    resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.errors import BackendError
+
+    resources.settings.ingestion.retry_backoff_s = 0.01
+    calls = 0
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise BackendError("the vector store is unavailable")
+
+    monkeypatch.setattr(resources.store, "upsert", down)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nAlpha is the first letter.\n")
+
+    with pytest.raises(BackendError):
+        await ingest_paths(resources, [docs], corpus="c")
+
+    assert calls == resources.settings.ingestion.retries + 1
+    [job] = await jobs.list_jobs(resources.sessions)
+    assert job["state"] == JobState.FAILED
