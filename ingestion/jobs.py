@@ -527,18 +527,9 @@ async def job_events(
         yield JobEvent("snapshot", last)
     seen, checked = after, time.monotonic()
     while True:
-        async with sessions() as session:
-            outcomes = (
-                await session.execute(
-                    select(JobDocumentRow)
-                    .where(JobDocumentRow.job_id == job_id, JobDocumentRow.seq > seen)
-                    .order_by(JobDocumentRow.seq)
-                )
-            ).scalars()
-            for outcome in outcomes:
-                assert outcome.seq is not None
-                seen = outcome.seq
-                yield JobEvent("document", describe_outcome(outcome), id=outcome.seq)
+        for outcome in await _recorded_after(sessions, job_id, seen):
+            seen = outcome["seq"]
+            yield JobEvent("document", outcome, id=seen)
         if time.monotonic() - checked > STALE_CHECK_S:
             # A job whose process died would otherwise be watched for ever.
             await mark_interrupted_jobs(sessions)
@@ -549,16 +540,8 @@ async def job_events(
         now = describe_job(*row)
         if JobState(row[0].state).ended:
             # Documents recorded just before it ended come first.
-            async with sessions() as session:
-                late = (
-                    await session.execute(
-                        select(JobDocumentRow)
-                        .where(JobDocumentRow.job_id == job_id, JobDocumentRow.seq > seen)
-                        .order_by(JobDocumentRow.seq)
-                    )
-                ).scalars()
-                for outcome in late:
-                    yield JobEvent("document", describe_outcome(outcome), id=outcome.seq)
+            for outcome in await _recorded_after(sessions, job_id, seen):
+                yield JobEvent("document", outcome, id=outcome["seq"])
             yield JobEvent("end", now)
             return
         if _progress_of(now) != _progress_of(last):
@@ -569,6 +552,22 @@ async def job_events(
 
 # How often a watched job is checked for a dead process.
 STALE_CHECK_S = 5.0
+
+
+async def _recorded_after(
+    sessions: async_sessionmaker[AsyncSession], job_id: str, seen: int
+) -> list[dict[str, Any]]:
+    """The job's documents recorded after the ``seen``-th, in order (read in full, so that no
+    connection is held while a slow client takes them)."""
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(JobDocumentRow)
+                .where(JobDocumentRow.job_id == job_id, JobDocumentRow.seq > seen)
+                .order_by(JobDocumentRow.seq)
+            )
+        ).scalars()
+        return [describe_outcome(row) for row in rows]
 
 
 def _progress_of(job: dict[str, Any]) -> tuple[Any, ...]:

@@ -103,3 +103,19 @@ def serve_process(
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=30)
+
+
+@contextmanager
+def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `lore worker` process with ``env`` (output to ``log``), stopped with SIGTERM at the end.
+    It needs no wait to start: jobs enqueued meanwhile wait on the queue for it."""
+    with log.open("a") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "worker"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)

@@ -5,7 +5,6 @@ job's events (PostgreSQL shared; the worker's embedded store holds the corpus)."
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import uuid
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.served import REPO, lore_env
+from tests.served import REPO, lore_env, worker_process
 
 pytestmark = [pytest.mark.models, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -51,15 +50,7 @@ def test_queued_ingest_and_reindex_run_on_a_worker_and_the_cli_follows_them_to_t
     }
     cli = lore_env(tmp_path / "cli", **shared)
     assert lore(cli, "db", "upgrade")[0] == 0
-    with (tmp_path / "worker.log").open("w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "cli", "worker"],
-            cwd=REPO,
-            env=lore_env(tmp_path / "worker", **shared),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with worker_process(lore_env(tmp_path / "worker", **shared), tmp_path / "worker.log"):
         # The CLI waits for the worker (it starts meanwhile), following the job's events.
         status, job, stderr = lore(
             cli, "ingest", str(docs), "--corpus", "manual", "--queue", "--follow", "--json"
@@ -88,7 +79,4 @@ def test_queued_ingest_and_reindex_run_on_a_worker_and_the_cli_follows_them_to_t
         assert status == 0 and queued["state"] == "queued", stderr
         _, listed, _ = lore(cli, "jobs", "list", "--json")
         assert {j["kind"] for j in listed} == {"ingest", "reindex"}
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
     assert f"job {job['id']} succeeded" in (tmp_path / "worker.log").read_text()

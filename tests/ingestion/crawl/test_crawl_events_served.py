@@ -4,11 +4,8 @@ the rest, none twice. PostgreSQL and Redis are shared; each process has its own 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -20,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.settings import DatabaseSettings, Settings
-from tests.served import REPO, lore_env, served_process
+from tests.served import lore_env, served_process, worker_process
 
 from .conftest import Site
 
@@ -76,58 +73,48 @@ async def test_a_crawl_through_the_api_runs_on_a_worker_and_its_events_resume_wi
         "admin",
         role="admin",
     )
-    with (tmp_path / "worker.log").open("w") as log:
-        worker = await asyncio.to_thread(
-            subprocess.Popen,
-            [sys.executable, "-m", "cli", "worker"],
-            cwd=REPO,
-            env=lore_env(tmp_path / "worker", **shared),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        with served_process(lore_env(tmp_path / "serve", **shared), tmp_path / "serve.log") as base:
-            async with httpx.AsyncClient(
-                base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=120
-            ) as client:
-                corpus = (await client.post("/v1/corpora", json={"name": "web"})).json()
-                reply = await client.post(
-                    f"/v1/corpora/{corpus['id']}/crawls",
-                    json={"urls": [f"http://127.0.0.1:{site.port}/"], "allow_hosts": ["127.0.0.1"]},
-                )
-                assert reply.status_code == 202, reply.text
-                job_id = reply.json()["id"]
-                assert reply.json()["state"] == "queued"
+    with (
+        worker_process(lore_env(tmp_path / "worker", **shared), tmp_path / "worker.log") as worker,
+        served_process(lore_env(tmp_path / "serve", **shared), tmp_path / "serve.log") as base,
+    ):
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=120
+        ) as client:
+            corpus = (await client.post("/v1/corpora", json={"name": "web"})).json()
+            reply = await client.post(
+                f"/v1/corpora/{corpus['id']}/crawls",
+                json={"urls": [f"http://127.0.0.1:{site.port}/"], "allow_hosts": ["127.0.0.1"]},
+            )
+            assert reply.status_code == 202, reply.text
+            job_id = reply.json()["id"]
+            assert reply.json()["state"] == "queued"
 
-                # A first client follows the job for a few documents, then goes away.
-                first: list[dict[str, Any]] = []
-                async with client.stream("GET", f"/v1/jobs/{job_id}/events") as stream:
-                    assert stream.headers["content-type"].startswith("text/event-stream")
-                    async for event in events(stream):
-                        first.append(event)
-                        if sum(e["event"] == "document" for e in first) == 5:
-                            break
-                assert first[0]["event"] == "snapshot"
-                seen = [int(e["id"]) for e in first if e["event"] == "document"]
-                assert seen == [1, 2, 3, 4, 5]
+            # A first client follows the job for a few documents, then goes away.
+            first: list[dict[str, Any]] = []
+            async with client.stream("GET", f"/v1/jobs/{job_id}/events") as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                async for event in events(stream):
+                    first.append(event)
+                    if sum(e["event"] == "document" for e in first) == 5:
+                        break
+            assert first[0]["event"] == "snapshot"
+            seen = [int(e["id"]) for e in first if e["event"] == "document"]
+            assert seen == [1, 2, 3, 4, 5]
 
-                # A second one resumes after the last document it saw, to the end.
-                rest: list[dict[str, Any]] = []
-                async with client.stream(
-                    "GET", f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": str(seen[-1])}
-                ) as stream:
-                    async for event in events(stream):
-                        rest.append(event)
-                documents = [e for e in rest if e["event"] == "document"]
-                assert rest[0]["event"] == "snapshot" and rest[-1]["event"] == "end"
-                assert [int(e["id"]) for e in documents] == list(range(6, PAGES + 2))
-                assert {e["data"]["status"] for e in documents} == {"new"}
-                assert any(e["event"] == "progress" for e in rest)
-                end = rest[-1]["data"]
-                assert (end["state"], end["kind"], end["documents_new"]) == ("succeeded", "crawl", PAGES + 1)
-                assert (await client.get(f"/v1/jobs/{job_id}")).json()["state"] == "succeeded"
+            # A second one resumes after the last document it saw, to the end.
+            rest: list[dict[str, Any]] = []
+            async with client.stream(
+                "GET", f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": str(seen[-1])}
+            ) as stream:
+                async for event in events(stream):
+                    rest.append(event)
+            documents = [e for e in rest if e["event"] == "document"]
+            assert rest[0]["event"] == "snapshot" and rest[-1]["event"] == "end"
+            assert [int(e["id"]) for e in documents] == list(range(6, PAGES + 2))
+            assert {e["data"]["status"] for e in documents} == {"new"}
+            assert any(e["event"] == "progress" for e in rest)
+            end = rest[-1]["data"]
+            assert (end["state"], end["kind"], end["documents_new"]) == ("succeeded", "crawl", PAGES + 1)
+            assert (await client.get(f"/v1/jobs/{job_id}")).json()["state"] == "succeeded"
         # It ran on the worker, not in the server.
         assert await worker_of(fresh_postgres_url, job_id) == f"{socket.gethostname()}:{worker.pid}"
-    finally:
-        worker.terminate()
-        await asyncio.to_thread(worker.wait, 30)
