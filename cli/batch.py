@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from cli.exits import run
+from cli.runtime import err, out
 from core.settings import Settings, get_settings
 
 batch_app = typer.Typer(help="Batches of questions: submit, resume, status, output.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 
 async def _status(resources: Any, batch_id: str) -> dict[str, Any]:

@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cli.exits import run
-from core.db.engine import open_engine, session_factory
+from cli.runtime import Database, err, out, with_database
 from core.settings import Settings, get_settings
 from ingestion import documents as ingestion_documents
 from ingestion import jobs as ingestion_jobs
 
 jobs_app = typer.Typer(help="Ingestion jobs: list, inspect, cancel.", no_args_is_help=True)
 documents_app = typer.Typer(help="Documents in a corpus.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _run(make: Any) -> Any:
-    async def main() -> Any:
-        settings = get_settings()
-        engine = await open_engine(settings, migrate_sqlite=True)
-        try:
-            coro: Coroutine[Any, Any, Any] = make(settings, session_factory(engine))
-            return await coro
-        finally:
-            await engine.dispose()
-
-    return run(main())
 
 
 @jobs_app.command("list")
@@ -44,10 +26,10 @@ def list_jobs(
 ) -> None:
     """Recent ingestion jobs, newest first."""
 
-    async def main(_: Settings, sessions: Any) -> list[dict[str, Any]]:
-        return await ingestion_jobs.list_jobs(sessions, corpus=corpus, limit=limit)
+    async def main(_: Settings, database: Database) -> list[dict[str, Any]]:
+        return await ingestion_jobs.list_jobs(database.sessions, corpus=corpus, limit=limit)
 
-    jobs = _run(main)
+    jobs = with_database(main)
     if as_json:
         print(json.dumps(jobs))
         return
@@ -73,10 +55,10 @@ def show_job(
 ) -> None:
     """A job's state, counts, rate and every failed document with its reason."""
 
-    async def main(_: Settings, sessions: Any) -> dict[str, Any]:
-        return await ingestion_jobs.get_job(sessions, job_id)
+    async def main(_: Settings, database: Database) -> dict[str, Any]:
+        return await ingestion_jobs.get_job(database.sessions, job_id)
 
-    job = _run(main)
+    job = with_database(main)
     if as_json:
         print(json.dumps(job))
         return
@@ -91,11 +73,11 @@ def show_job(
 def cancel_job(job_id: Annotated[str, typer.Argument(help="The running job's ID.")]) -> None:
     """Ask a running job to stop after the document it is working on."""
 
-    async def main(_: Settings, sessions: Any) -> None:
-        await ingestion_jobs.mark_interrupted_jobs(sessions)
-        await ingestion_jobs.request_cancel(sessions, job_id)
+    async def main(_: Settings, database: Database) -> None:
+        await ingestion_jobs.mark_interrupted_jobs(database.sessions)
+        await ingestion_jobs.request_cancel(database.sessions, job_id)
 
-    _run(main)
+    with_database(main)
     out.print(f"asked job {job_id} to stop; it stops after the documents it is writing")
 
 
@@ -149,10 +131,10 @@ def list_documents(
 ) -> None:
     """The corpus's documents with their chunk counts."""
 
-    async def main(_: Settings, sessions: Any) -> list[dict[str, Any]]:
-        return await ingestion_documents.list_documents(sessions, corpus=corpus)
+    async def main(_: Settings, database: Database) -> list[dict[str, Any]]:
+        return await ingestion_documents.list_documents(database.sessions, corpus=corpus)
 
-    documents = _run(main)
+    documents = with_database(main)
     if as_json:
         print(json.dumps(documents))
         return

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from api.auth.principal import Role
-from cli.exits import fail, run
-from core.settings import get_settings
+from cli.exits import fail
+from cli.runtime import Database, err, out, with_database
+from core.settings import Settings, get_settings
 
 # Commands import api.auth.service (SQLAlchemy, JOSE) when they run, so `lore --help` stays quick.
 if TYPE_CHECKING:
@@ -25,8 +25,6 @@ users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for services.", no_args_is_help=True)
 grants_app = typer.Typer(help="Which corpora a user may read.", no_args_is_help=True)
 
-out = Console()
-err = Console(stderr=True)
 T = TypeVar("T")
 
 RoleOption = Annotated[Role, typer.Option(help="reader, evaluator or admin.")]
@@ -34,19 +32,12 @@ RoleOption = Annotated[Role, typer.Option(help="reader, evaluator or admin.")]
 
 def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in a database session (an embedded SQLite is migrated first); errors exit 2."""
-    from core.db.engine import open_engine, session_factory
 
-    settings = get_settings()
+    async def main(_: Settings, database: Database) -> T:
+        async with database.sessions() as session:
+            return await work(session)
 
-    async def main() -> T:
-        engine = await open_engine(settings, migrate_sqlite=True)
-        try:
-            async with session_factory(engine)() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return run(main())
+    return with_database(main)
 
 
 def _table(*headers: str) -> Table:

@@ -63,6 +63,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/v1/jobs/{job_id}/cancel"): ADMIN,
     ("GET", "/v1/jobs/{job_id}/events"): ADMIN,
     ("GET", "/v1/jobs/{job_id}/documents"): ADMIN,
+    ("POST", "/v1/jobs/{job_id}/retry"): ADMIN,
     ("GET", "/v1/documents/{document_id}"): ADMIN,
     ("DELETE", "/v1/documents/{document_id}"): ADMIN,
     ("POST", "/v1/evals/runs"): EVALUATOR,

@@ -27,7 +27,7 @@ async def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     chosen = Settings(data_dir=tmp_path / "lore")
     async with open_resources(chosen, with_llm=False, migrate_sqlite=True) as resources:
         await ingest_paths(resources, [docs], corpus="c")
-    monkeypatch.setattr("cli.main.get_settings", lambda: chosen)
+    monkeypatch.setattr("cli.ask.get_settings", lambda: chosen)
     monkeypatch.setattr("core.resources.open_llm", lambda _: ScriptedLLM(REPLY))
     return chosen
 
