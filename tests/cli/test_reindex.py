@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from core.components.embedding import canonical_model_name
 from core.indexing import collection_name
 
@@ -37,6 +39,8 @@ def last_json(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return result
 
 
+# It starts real `lore` processes (each loads the models).
+@pytest.mark.slow
 def test_reindex_with_a_new_model_and_chunker_then_reingest_embeds_nothing(
     tmp_path: Path, tiny_model: Path
 ) -> None:
@@ -79,6 +83,8 @@ def test_reindex_with_a_new_model_and_chunker_then_reingest_embeds_nothing(
     assert (again["documents_unchanged"], again["chunks_embedded"]) == (3, 0)
 
 
+# It starts real `lore` processes (each loads the models).
+@pytest.mark.slow
 def test_reindex_of_an_unknown_corpus_says_so(tmp_path: Path) -> None:
     run = lore(tmp_path / "lore", "reindex", "--corpus", "nope")
 

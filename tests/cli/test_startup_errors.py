@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.served import REPO, free_port, lore_env
 
 
@@ -39,6 +41,8 @@ def test_an_unmigrated_database_says_run_lore_db_upgrade(tmp_path: Path, fresh_p
     assert "run `lore db upgrade` first (LORE_DATABASE__URL=" in done.stderr
 
 
+# It starts real `lore` processes (each loads the models).
+@pytest.mark.slow
 def test_ingest_fails_a_missing_path_alone_and_exits_1(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -55,6 +59,8 @@ def test_ingest_fails_a_missing_path_alone_and_exits_1(tmp_path: Path) -> None:
     ]
 
 
+# It starts real `lore` processes (each loads the models).
+@pytest.mark.slow
 def test_a_queue_redis_on_a_closed_port_stops_serve_and_worker_with_one_error_line(tmp_path: Path) -> None:
     env = lore_env(tmp_path / "lore", queue__redis_url=f"redis://127.0.0.1:{free_port()}/0")
     for args in (("serve", "--port", str(free_port())), ("worker",)):

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from .conftest import Site
 
@@ -33,6 +35,8 @@ async def lore(data_dir: Path, *args: str) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(), err.decode()
 
 
+# It starts real `lore` processes (each loads the models).
+@pytest.mark.slow
 async def test_crawl_prints_the_summary_counts_as_json(site: Site, tmp_path: Path) -> None:
     site.pages = {"/": site.html("Home", "/a"), "/a": site.html("A", body="Alpha widgets are blue.")}
     start = f"http://127.0.0.1:{site.port}/"

@@ -61,6 +61,8 @@ async def test_a_crawls_refused_url_is_a_failed_document_of_its_job(tmp_path: Pa
     assert job["failures"] == summary.failures
 
 
+# It starts real `lore` processes (each loads the models).
+@pytest.mark.slow
 async def test_lore_jobs_show_lists_what_lore_crawl_failed(site: Site, tmp_path: Path) -> None:
     # A start URL's redirect is always followed: here to an address no allow-list names.
     site.pages = {"/start": site.reply(status=302, headers={"Location": METADATA})}
