@@ -39,6 +39,9 @@ from bench.crawl import ensure_site, static_server  # noqa: E402
 from tests.conftest import create_user_with_key, new_postgres_database  # noqa: E402
 from tests.served import lore_env, served_process, worker_process  # noqa: E402
 
+# --raw FILE: the streams as curl printed them, appended (to look at what a check found).
+RAW: Path | None = None
+
 
 def parse_events(text: str) -> list[dict[str, Any]]:
     events, event = [], {}
@@ -61,21 +64,28 @@ def curl(
     """`curl -N` the job's events (from ``last``); stop after ``stop_after`` document events."""
     command = ["curl", "-sN", "-H", f"Authorization: Bearer {key}", f"{base}/v1/jobs/{job_id}/events"]
     if last is not None:
-        command[3:3] = ["-H", f"Last-Event-ID: {last}"]
+        command[2:2] = ["-H", f"Last-Event-ID: {last}"]
     started, first_document = time.monotonic(), 0.0
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     lines: list[str] = []
-    documents = 0
+    documents, in_document = 0, False
     for line in process.stdout:
-        lines.append(line.rstrip("\n"))
-        if line.startswith("event: document"):
-            documents += 1
+        line = line.rstrip("\n")
+        lines.append(line)
+        if line == "event: document":
+            in_document = True
             first_document = first_document or time.monotonic() - started
+        elif not line and in_document:
+            # The document's event is whole (its id and data read) at the blank line that ends it.
+            in_document, documents = False, documents + 1
             if stop_after is not None and documents >= stop_after:
                 break
     process.kill()
     process.wait()
+    if RAW is not None:
+        with RAW.open("a") as raw:
+            raw.write("\n".join(lines) + "\n\n")
     return parse_events("\n".join(lines) + "\n\n"), first_document
 
 
@@ -158,7 +168,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "progress_events": sum(e.get("event") == "progress" for e in first + rest),
         "check_each_document_once_in_order": ids == list(range(1, job["documents_done"] + 1)),
         "check_second_stream_ends": bool(rest) and rest[-1].get("event") == "end",
-        "check_end_state": json.loads(rest[-1]["data"])["state"] if rest else None,
+        "check_end_state": json.loads(rest[-1]["data"])["state"] if rest and "data" in rest[-1] else None,
     }
 
 
@@ -171,7 +181,11 @@ def main() -> None:
     parser.add_argument(
         "--first", type=int, default=50, help="Documents the first curl reads before it stops."
     )
-    result = asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--raw", type=Path, help="Append the raw event streams to this file.")
+    args = parser.parse_args()
+    global RAW
+    RAW = args.raw
+    result = asyncio.run(main_async(args))
     for key, value in result.items():
         print(f"{key:36} {value}")
     print(json.dumps(result))
