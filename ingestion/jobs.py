@@ -219,18 +219,6 @@ def _documents_done(job: Any) -> Any:
     return job.documents_new + job.documents_changed + job.documents_unchanged + job.documents_failed
 
 
-async def beat(session: AsyncSession, *, job_id: str, total: int | None = None) -> None:
-    """Refresh a running job's heartbeat (and its count of documents, while a stream is read)."""
-    values: dict[str, Any] = {"heartbeat_at": utcnow()}
-    if total is not None:
-        values["documents_total"] = total
-    await session.execute(
-        update(IngestionJobRow)
-        .where(IngestionJobRow.id == job_id, IngestionJobRow.state == JobState.RUNNING)
-        .values(**values)
-    )
-
-
 async def finish_job(
     session: AsyncSession,
     *,
