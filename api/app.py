@@ -24,7 +24,7 @@ from api.mcp.http import install_mcp, mcp_lifespan
 from api.openai_compat import routes as openai_routes
 from api.ops.install import closing_ops, install_ops
 from api.ops.readiness import Readiness, check_readiness
-from api.routes import health, jobs, query, search, ws
+from api.routes import documents, health, jobs, query, search, ws
 from core.errors import LoreError
 from core.resources import open_resources
 from core.settings import Settings, get_settings
@@ -93,6 +93,7 @@ def create_app(
     app.include_router(corpora_routes.router)
     app.include_router(conversation_routes.router)
     app.include_router(jobs.router)
+    app.include_router(documents.router)
     app.include_router(eval_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(batch_routes.router)

@@ -71,6 +71,31 @@ class SearchRequest(BaseModel):
     filters: SearchFilters | None = Field(default=None, description="Limit the results to these documents.")
 
 
+class LocationPublic(BaseModel):
+    """Where a passage sits in its original document."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    spans: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description=(
+            "[start, end) character ranges of GET /v1/documents/{document_id}/text?page={page} "
+            "(without ?page when page is null); their texts joined by newlines are the passage's "
+            "text. One range, but for a table's later pieces, which repeat its caption and header."
+        ),
+    )
+    boxes: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        description=(
+            "Boxes of its lines on the page: [left, top, right, bottom] from the page's top-left "
+            "corner, in PDF points (1/72 inch; pixels for images). Empty for formats without pages."
+        ),
+    )
+    anchor: str | None = Field(
+        default=None, description="HTML: the fragment of the nearest heading above it (open source#anchor)."
+    )
+
+
 class PassagePublic(BaseModel):
     """A chunk of a document, as search results and citations show it."""
 
@@ -79,6 +104,9 @@ class PassagePublic(BaseModel):
     source: str = Field(description="File path or URL of the document.")
     page: int | None = Field(description="Page number (PDF), or null.")
     text: str = Field(description="The chunk's text.")
+    location: LocationPublic = Field(
+        default_factory=LocationPublic, description="Where the passage sits in its original document."
+    )
 
 
 class SearchResultPublic(PassagePublic):

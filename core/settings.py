@@ -371,6 +371,21 @@ class IngestionSettings(BaseModel):
             "other processes began before the switch; this process's own are always waited for."
         ),
     )
+    ocr: Literal["auto", "always", "off"] = Field(
+        default="auto",
+        description=(
+            "OCR of scanned pages and images: auto reads PDF pages that have no text layer (or "
+            "one almost empty beside the page's images) and every PNG, JPEG and TIFF; always "
+            "reads every PDF page from its rendered image; off never (scans then fail with why)."
+        ),
+    )
+    ocr_languages: list[str] = Field(
+        default_factory=lambda: ["en"],
+        description="Languages of the text OCR reads (ISO 639-1 codes, e.g. en, de, fr).",
+    )
+    ocr_dpi: int = Field(
+        default=300, ge=72, le=600, description="Resolution PDF pages are rendered at for OCR."
+    )
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
 
 

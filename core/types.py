@@ -17,6 +17,44 @@ class SparseVector:
     values: list[float]
 
 
+# A box on a page: (left, top, right, bottom) from its top-left corner, in PDF points (images: pixels).
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a chunk sits in its original document, so that a citation can be shown in place.
+
+    ``spans`` are ``[start, end)`` ranges of its page's extracted text (``GET
+    /v1/documents/{id}/text?page=N``; the whole text when the chunk has no page): their texts
+    joined by newlines are the chunk's text. There is one span but for a table's later pieces,
+    which repeat its caption and header row. ``boxes`` are its lines' boxes on the page (PDFs and
+    images); ``anchor`` is the fragment of the nearest heading above it (HTML: ``source#anchor``).
+    """
+
+    spans: tuple[tuple[int, int], ...] = ()
+    boxes: tuple[Box, ...] = ()
+    anchor: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "spans": [list(s) for s in self.spans],
+            "boxes": [list(b) for b in self.boxes],
+            "anchor": self.anchor,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Location:
+        """The location a payload (or :meth:`payload`'s dict) holds; chunks stored before locations: none."""
+        return cls(
+            spans=tuple((int(s), int(e)) for s, e in payload.get("spans") or ()),
+            boxes=tuple(
+                (float(a), float(b), float(c), float(d)) for a, b, c, d in payload.get("boxes") or ()
+            ),
+            anchor=payload.get("anchor") or None,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """A passage of a document, ready to embed and store."""
@@ -34,10 +72,12 @@ class Chunk:
     # own modification time when known, else when the content was first indexed), for filters.
     doc_type: str = ""
     modified: int | None = None
+    location: Location = field(default_factory=Location)
 
     def payload(self) -> dict[str, Any]:
         """The payload stored beside the vectors."""
         return {
+            **self.location.payload(),
             "doc_type": self.doc_type,
             "modified": self.modified,
             "chunk_id": self.id,
@@ -66,6 +106,7 @@ class Chunk:
             headings=tuple(payload.get("headings") or ()),
             doc_type=str(payload.get("doc_type") or ""),
             modified=payload.get("modified"),
+            location=Location.from_payload(payload),
         )
 
 
@@ -121,6 +162,7 @@ class SearchHit:
     title: str
     page: int | None
     headings: tuple[str, ...] = ()
+    location: Location = field(default_factory=Location)
 
     @classmethod
     def from_payload(cls, score: float, payload: dict[str, Any]) -> SearchHit:
@@ -134,6 +176,7 @@ class SearchHit:
             title=str(payload.get("title") or ""),
             page=payload.get("page"),
             headings=tuple(payload.get("headings") or ()),
+            location=Location.from_payload(payload),
         )
 
 
@@ -147,11 +190,12 @@ class Citation:
     source: str
     page: int | None
     text: str
+    location: Location = field(default_factory=Location)
 
     @classmethod
     def from_hit(cls, n: int, hit: SearchHit) -> Citation:
         """Source ``n`` of a prompt, the search hit it was made from."""
-        return cls(n, hit.document_id, hit.title, hit.source, hit.page, hit.text)
+        return cls(n, hit.document_id, hit.title, hit.source, hit.page, hit.text, hit.location)
 
 
 @dataclass(frozen=True, slots=True)

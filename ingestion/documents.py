@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db.models import CorpusRow, DocumentBlocksRow, DocumentRow
+from core.db.models import CorpusRow, DocumentBlocksRow, DocumentFileRow, DocumentRow
 from core.errors import NotFoundError
 from core.resources import Resources
+from ingestion.chunking import page_text
 from ingestion.formats.document import unpack_blocks
 
 
@@ -28,6 +29,15 @@ class DocumentText:
     pages: int | None
     page: int | None  # the page asked for; None: the whole document
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFile:
+    """The bytes a document was indexed from, as ingestion read them."""
+
+    name: str
+    content_type: str
+    data: bytes
 
 
 async def find_document(session: AsyncSession, document_id: str) -> tuple[DocumentRow, str]:
@@ -54,15 +64,11 @@ async def document_text(
     page the document does not have.
     """
     async with resources.sessions() as session:
-        row, corpus = await find_document(session, document_id)
-        if allowed_corpora is not None and corpus not in allowed_corpora:
-            raise NotFoundError(f"no document {document_id!r}")
+        row, corpus = await _readable(session, document_id, allowed_corpora)
         stored = await session.get(DocumentBlocksRow, row.id)
     blocks = unpack_blocks(stored.data) if stored is not None else []
-    if page is not None:
-        blocks = [b for b in blocks if b.page == page]
-        if not blocks:
-            raise NotFoundError(f"document {document_id!r} has no text on page {page}")
+    if page is not None and not any(b.page == page for b in blocks):
+        raise NotFoundError(f"document {document_id!r} has no text on page {page}")
     return DocumentText(
         id=row.id,
         corpus=corpus,
@@ -70,8 +76,34 @@ async def document_text(
         source=row.source,
         pages=row.pages,
         page=page,
-        text="\n\n".join(b.text for b in blocks),
+        # The text that chunks' spans index (ingestion.chunking).
+        text=page_text(blocks, page),
     )
+
+
+async def document_file(
+    resources: Resources, document_id: str, *, allowed_corpora: frozenset[str] | None
+) -> DocumentFile:
+    """The original bytes of ``document_id``; missing (as :func:`document_text` says) outside
+    ``allowed_corpora``, and for documents indexed before Lore kept originals."""
+    async with resources.sessions() as session:
+        row, _ = await _readable(session, document_id, allowed_corpora)
+        stored = await session.get(DocumentFileRow, row.id)
+    if stored is None:
+        raise NotFoundError(
+            f"document {document_id!r} has no stored original (it was indexed before Lore kept "
+            "them: ingest it again)"
+        )
+    return DocumentFile(name=stored.name, content_type=stored.content_type, data=stored.data)
+
+
+async def _readable(
+    session: AsyncSession, document_id: str, allowed_corpora: frozenset[str] | None
+) -> tuple[DocumentRow, str]:
+    row, corpus = await find_document(session, document_id)
+    if allowed_corpora is not None and corpus not in allowed_corpora:
+        raise NotFoundError(f"no document {document_id!r}")
+    return row, corpus
 
 
 def describe_document(row: DocumentRow, corpus: str) -> dict[str, Any]:
@@ -82,6 +114,7 @@ def describe_document(row: DocumentRow, corpus: str) -> dict[str, Any]:
         "title": row.title,
         "chunks": row.chunk_count,
         "pages": row.pages,
+        "ocr_pages": row.ocr_pages,
         "updated_at": row.updated_at.isoformat(),
         "missing_since": row.missing_since.isoformat() if row.missing_since else None,
     }

@@ -17,11 +17,13 @@ from core.settings import IngestionSettings
 from ingestion.formats.delimited import extract_csv
 from ingestion.formats.document import Block, ExtractedDocument, clean_document, decode, refuse_binary
 from ingestion.formats.html import extract_html
+from ingestion.formats.image import extract_image
+from ingestion.formats.ocr import OcrOptions
 from ingestion.formats.office import OFFICE_KINDS, extract_office
 from ingestion.formats.pdf import extract_pdf
 from ingestion.formats.text import extract_markdown, extract_text
 
-__all__ = ["SUPPORTED_SUFFIXES", "Block", "ExtractedDocument", "extract", "kind_of"]
+__all__ = ["SUPPORTED_SUFFIXES", "Block", "ExtractedDocument", "content_type", "extract", "kind_of"]
 
 SUPPORTED_SUFFIXES = {
     ".pdf": "pdf",
@@ -36,8 +38,43 @@ SUPPORTED_SUFFIXES = {
     ".xlsx": "xlsx",
     ".csv": "csv",
     ".eml": "email",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".tif": "image",
+    ".tiff": "image",
 }
 DEFAULT_MAX_BYTES: int = IngestionSettings.model_fields["max_file_bytes"].default
+
+
+# What GET /v1/documents/{id}/file serves each format as.
+_CONTENT_TYPES = {
+    "pdf": "application/pdf",
+    "markdown": "text/markdown",
+    "text": "text/plain",
+    "html": "text/html",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv",
+    "email": "message/rfc822",
+}
+_IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+}
+
+
+def content_type(name: str) -> str:
+    """The media type of a file Lore reads, from its suffix (``application/octet-stream`` else)."""
+    suffix = PurePath(name).suffix.lower()
+    kind = SUPPORTED_SUFFIXES.get(suffix)
+    if kind == "image":
+        return _IMAGE_TYPES[suffix]
+    return _CONTENT_TYPES.get(kind or "", "application/octet-stream")
 
 
 def kind_of(name: str) -> str:
@@ -52,12 +89,16 @@ def kind_of(name: str) -> str:
         ) from None
 
 
-def extract(name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ExtractedDocument:
+def extract(
+    name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, ocr: OcrOptions | None = None
+) -> ExtractedDocument:
     """Extract ``data`` (the bytes of file ``name``) into structured blocks.
 
     ``max_bytes`` (by default, the default of ``ingestion.max_file_bytes``) bounds the file and, for
-    DOCX, PPTX and XLSX, what its zip package unpacks to.
+    DOCX, PPTX and XLSX, what its zip package unpacks to. ``ocr`` (by default, ``ingestion.ocr``'s
+    defaults) says when scanned PDF pages and images are read by OCR.
     """
+    ocr = ocr or OcrOptions()
     kind = kind_of(name)
     stem = PurePath(name).stem
     if not data or data.isspace():
@@ -65,7 +106,9 @@ def extract(name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Ex
     if len(data) > max_bytes:
         raise ExtractionError(f"the file has {len(data)} bytes, over the limit of {max_bytes}")
     if kind == "pdf":
-        doc = extract_pdf(data, stem)
+        doc = extract_pdf(data, stem, ocr)
+    elif kind == "image":
+        doc = extract_image(data, stem, ocr)
     elif kind in OFFICE_KINDS:
         if kind == "email":
             # An email is text too: random bytes named .eml must not reach the parser as one.
@@ -81,6 +124,15 @@ def extract(name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Ex
         doc = extract_text(decode(data), stem)
     doc = clean_document(doc, stem)
     if not any(b.text.strip() for b in doc.blocks):
-        reason = "a scanned PDF needs OCR, which Lore does not do yet" if kind == "pdf" else "it has no text"
-        raise ExtractionError(f"no text could be extracted ({reason})")
+        raise ExtractionError(f"no text could be extracted ({_why_empty(doc, ocr)})")
     return doc
+
+
+def _why_empty(doc: ExtractedDocument, ocr: OcrOptions) -> str:
+    if doc.ocr_pages:
+        return f"OCR found no text on its {doc.ocr_pages} scanned page{'s' if doc.ocr_pages != 1 else ''}"
+    if doc.kind == "pdf":
+        if ocr.mode == "off":
+            return "it has no text layer, as a scan has not, and ingestion.ocr is off"
+        return "it has no text layer and no page image to read"
+    return "it has no text"

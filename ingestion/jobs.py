@@ -90,6 +90,7 @@ JOB_COUNTS = (
     *(status.counter for status in DocumentStatus),
     "documents_deleted",
     "chunks_embedded",
+    "pages_ocr",
 )
 # A running job whose heartbeat is older than this (heartbeats come after every document), and
 # whose process is not on this host, was killed.
@@ -175,12 +176,13 @@ async def record_document(
     stage: DocumentStage | None = None,
     timings_ms: dict[str, float] | None = None,
     attempts: int = 1,
+    ocr_pages: int = 0,
     total: int | None = None,
 ) -> None:
     """Record one document's outcome and count it on its job (``total``: the job's documents so far).
 
     ``stage`` is the stage it reached (for a failed one, the stage that failed), ``timings_ms`` the
-    time each stage took.
+    time each stage took, ``ocr_pages`` the pages of it that OCR read.
     """
     written = chunks if status.written else 0
     counter = getattr(IngestionJobRow, status.counter)
@@ -189,6 +191,8 @@ async def record_document(
         IngestionJobRow.chunks_embedded: IngestionJobRow.chunks_embedded + written,
         IngestionJobRow.heartbeat_at: utcnow(),
     }
+    if ocr_pages:
+        values[IngestionJobRow.pages_ocr] = IngestionJobRow.pages_ocr + ocr_pages
     if total is not None:
         values[IngestionJobRow.documents_total] = total
     # The count after this one is the document's place in the job's order: the row lock that the
@@ -209,6 +213,7 @@ async def record_document(
             stage=stage,
             timings_ms=timings_ms or None,
             attempts=attempts,
+            ocr_pages=ocr_pages,
             seq=seq,
         )
     )
@@ -482,6 +487,7 @@ def describe_outcome(row: JobDocumentRow) -> dict[str, Any]:
         "error": row.error,
         "timings_ms": row.timings_ms or {},
         "attempts": row.attempts,
+        "ocr_pages": row.ocr_pages,
     }
 
 

@@ -46,6 +46,7 @@ SUMMARY_COUNTS = (
     "documents_failed",
     "documents_deleted",
     "chunks_embedded",
+    "pages_ocr",
     "seconds",
 )
 
@@ -60,6 +61,7 @@ class IngestSummary:
     documents_failed: int = 0
     documents_deleted: int = 0
     chunks_embedded: int = 0
+    pages_ocr: int = 0  # pages OCR read (scanned PDF pages, images)
     seconds: float = 0.0
     state: JobState = JobState.RUNNING
 
@@ -278,6 +280,7 @@ class _JobRun:
         summary = self.summary
         setattr(summary, status.counter, getattr(summary, status.counter) + 1)
         summary.chunks_embedded += work.written
+        summary.pages_ocr += work.ocr_pages if status.written else 0
         async with self.resources.sessions() as session:
             await jobs.record_document(
                 session,
@@ -289,6 +292,7 @@ class _JobRun:
                 stage=work.stage,
                 timings_ms=work.timings_ms,
                 attempts=work.attempts,
+                ocr_pages=work.ocr_pages,
                 total=self.total,
             )
             await session.commit()

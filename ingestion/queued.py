@@ -258,6 +258,7 @@ async def _ingest(
                 stage=work.stage,
                 timings_ms=work.timings_ms,
                 attempts=work.attempts,
+                ocr_pages=work.ocr_pages,
             )
             await session.commit()
         log.info("worker %s ingested %s: %s, %d chunks", worker, work.src.source, work.status, work.written)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,14 +20,15 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from core import ids
-from core.db.models import DocumentBlocksRow, DocumentRow, utcnow
+from core.db.models import DocumentBlocksRow, DocumentFileRow, DocumentRow, utcnow
 from core.errors import BackendError, ExtractionError, LoreError
 from core.resources import Resources
-from core.types import Chunk, ChunkPoint
+from core.types import Chunk, ChunkPoint, Location
 from ingestion.chunking import CHUNKER_VERSION, chunk_blocks
 from ingestion.corpus_index import CorpusIndex, chunk_budget
-from ingestion.extract import Block, ExtractedDocument, extract, kind_of
+from ingestion.extract import Block, ExtractedDocument, content_type, extract, kind_of
 from ingestion.formats.document import pack_blocks
+from ingestion.formats.ocr import OcrOptions
 from ingestion.jobs import DocumentStage, DocumentStatus
 from ingestion.sources import Source
 
@@ -50,6 +52,8 @@ class DocumentWork:
     pages: int | None = None
     digest: str = ""
     blocks: bytes = b""  # the extracted blocks, packed for the database
+    original: bytes = b""  # the bytes it was read from, kept for GET /v1/documents/{id}/file
+    ocr_pages: int = 0  # its pages that OCR read
     existed: bool = False
 
     @contextmanager
@@ -107,7 +111,7 @@ async def prepare_document(resources: Resources, src: Source, index: CorpusIndex
                 work.status = DocumentStatus.UNCHANGED
                 return work
         doc = await asyncio.to_thread(_extract, resources, work, data)
-        work.title, work.pages = doc.title, doc.pages
+        work.title, work.pages, work.ocr_pages, work.original = doc.title, doc.pages, doc.ocr_pages, data
         work.chunks, work.blocks = await asyncio.to_thread(_chunk, index, work, doc)
     except BackendError:
         # A store or database outage is the job's failure, not the document's: the job stops and
@@ -122,7 +126,10 @@ def _extract(resources: Resources, work: DocumentWork, data: bytes) -> Extracted
     """The document's text blocks (CPU work, in a thread)."""
     with work.stage_of(DocumentStage.EXTRACT):
         try:
-            return extract(work.src.name, data, max_bytes=resources.settings.ingestion.max_file_bytes)
+            settings = resources.settings.ingestion
+            return extract(
+                work.src.name, data, max_bytes=settings.max_file_bytes, ocr=OcrOptions.of(settings)
+            )
         except LoreError:
             raise
         except Exception as exc:
@@ -205,10 +212,20 @@ async def _record_row(resources: Resources, work: DocumentWork, index: CorpusInd
             row = DocumentRow(id=work.doc_id, corpus_id=index.corpus.id, source=work.src.source)
             session.add(row)
         row.title, row.content_hash, row.index_signature = work.title, work.digest, index.signature
-        row.chunk_count, row.pages = len(work.chunks), work.pages
+        row.chunk_count, row.pages, row.ocr_pages = len(work.chunks), work.pages, work.ocr_pages
         await session.flush()
         # The extracted text, so a re-index can re-chunk without the source.
         await session.merge(DocumentBlocksRow(document_id=work.doc_id, data=work.blocks))
+        # The original, so a citation can be opened in it, wherever the source has gone since.
+        await session.merge(
+            DocumentFileRow(
+                document_id=work.doc_id,
+                name=work.src.name,
+                content_type=content_type(work.src.name),
+                size=len(work.original),
+                data=work.original,
+            )
+        )
         await session.commit()
 
 
@@ -286,6 +303,7 @@ def make_chunks(
             headings=piece.headings,
             doc_type=doc_type,
             modified=modified,
+            location=Location(piece.spans, piece.boxes, piece.anchor),
         )
         for i, piece in enumerate(pieces)
     ]
@@ -308,7 +326,29 @@ def embedding_text(chunk: Chunk) -> str:
         if part and part not in parts and not chunk.text.startswith(part):
             parts.append(part)
     header = " — ".join(parts)[:_HEADER_CHARS]
-    return f"{header}\n\n{chunk.text}" if header else chunk.text
+    text = _table_for_embedding(chunk.text)
+    return f"{header}\n\n{text}" if header else text
+
+
+_TABLE_RULE = re.compile(r"^\|(?:\s*:?-{3,}:?\s*\|)+$", re.MULTILINE)
+_CELL_SEPARATOR = re.compile(r"(?<!\\)\|")
+
+
+def _table_for_embedding(text: str) -> str:
+    """A Markdown table's text as the embedder and BM25 should read it: without the ``| --- |``
+    rule and the pipes around cells (each a token of the chunk's budget, and noise), its non-empty
+    cells kept apart by semicolons. Other text as it is."""
+    if not _TABLE_RULE.search(text):
+        return text
+    lines = []
+    for line in text.split("\n"):
+        if _TABLE_RULE.fullmatch(line):
+            continue
+        if line.startswith("|"):
+            cells = (c.strip().replace("\\|", "|") for c in _CELL_SEPARATOR.split(line.strip().strip("|")))
+            line = "; ".join(c for c in cells if c)
+        lines.append(line)
+    return "\n".join(lines)
 
 
 async def write_chunks(resources: Resources, index: CorpusIndex, chunks: Sequence[Chunk]) -> None:

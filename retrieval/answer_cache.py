@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from core.types import Answer, Citation, SearchHit, UnsupportedSentence
+from core.types import Answer, Citation, Location, SearchHit, UnsupportedSentence
 
 # Bump when the prompt, citation mapping or verification changes, so answers made the old way are not served.
 PROMPT_VERSION = "prompt-3"
@@ -124,15 +124,28 @@ def load_answer(raw: bytes) -> Answer:
     payload: dict[str, Any] = json.loads(raw)
     return Answer(
         answer=payload["answer"],
-        citations=[Citation(**c) for c in payload["citations"]],
-        sources=[SearchHit(**{**h, "headings": tuple(h.get("headings") or ())}) for h in payload["sources"]],
+        citations=[_citation(c) for c in payload["citations"]],
+        sources=[
+            SearchHit(
+                **{
+                    **h,
+                    "headings": tuple(h.get("headings") or ()),
+                    "location": Location.from_payload(h.get("location") or {}),
+                }
+            )
+            for h in payload["sources"]
+        ],
         model=payload["model"],
         usage=payload.get("usage") or {},
         refused=payload.get("refused", False),
         answer_kind=payload.get("answer_kind") or ("refusal" if payload.get("refused") else "generated"),
-        unsupported_citations=[Citation(**c) for c in payload.get("unsupported_citations") or ()],
+        unsupported_citations=[_citation(c) for c in payload.get("unsupported_citations") or ()],
         unsupported_sentences=[UnsupportedSentence(**u) for u in payload.get("unsupported_sentences") or ()],
         guardrails=payload.get("guardrails") or {},
         cached=True,
         cache_kind="exact",
     )
+
+
+def _citation(stored: dict[str, Any]) -> Citation:
+    return Citation(**{**stored, "location": Location.from_payload(stored.get("location") or {})})

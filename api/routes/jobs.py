@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
@@ -14,14 +12,13 @@ from pydantic import BaseModel, Field
 
 from api.auth.dependencies import AdminPrincipal
 from api.corpora.schemas import CorpusRef, JobAccepted, JobLinks
-from api.corpora.uploads import uploads_root
 from api.dependencies import ResourcesDep
 from api.job_runner import JobRunner, JobRunnerDep
 from api.ops.ratelimit import AdminRateLimit
 from api.schemas import ErrorResponse
 from core.errors import NotFoundError
 from core.resources import Resources
-from ingestion import documents, jobs
+from ingestion import jobs
 from ingestion.submit import retry_spec, submit_job
 
 router = APIRouter(prefix="/v1", tags=["ingestion"], dependencies=[AdminRateLimit])
@@ -50,6 +47,7 @@ class JobPublic(BaseModel):
     documents_deleted: int
     documents_failed: int
     chunks_embedded: int
+    pages_ocr: int = Field(default=0, description="Pages of its documents that OCR read (scans, images).")
     documents_done: int = Field(description="Documents recorded so far, whatever their outcome.")
     documents_per_s: float | None
     chunks_per_s: float | None
@@ -62,17 +60,6 @@ class JobPublic(BaseModel):
 
 class JobDetail(JobPublic):
     failures: list[JobFailure] = Field(description="Every document that failed, with its reason.")
-
-
-class DocumentPublic(BaseModel):
-    id: str
-    corpus: str
-    source: str
-    title: str
-    chunks: int
-    pages: int | None
-    updated_at: datetime
-    missing_since: datetime | None = Field(description="When a run first found it gone from its source.")
 
 
 @router.get("/jobs", response_model=list[JobPublic])
@@ -131,6 +118,7 @@ class JobDocument(BaseModel):
     error: str | None
     timings_ms: dict[str, float] = Field(description="Milliseconds each stage took.")
     attempts: int = Field(description="Tries of its embedding and writing (outages are retried).")
+    ocr_pages: int = Field(default=0, description="Its pages that OCR read (scanned pages, images).")
 
 
 @router.post(
@@ -224,19 +212,3 @@ async def job_events(
         yield ServerSentEvent(
             event=event.event, data=event.data, id=str(event.id) if event.id is not None else None
         )
-
-
-@router.get("/documents/{document_id}", response_model=DocumentPublic, responses=_NOT_FOUND)
-async def get_document(document_id: str, _: AdminPrincipal, resources: ResourcesDep) -> DocumentPublic:
-    return DocumentPublic(**await documents.get_document(resources.sessions, document_id))
-
-
-@router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
-async def delete_document(document_id: str, _: AdminPrincipal, resources: ResourcesDep) -> None:
-    """Delete the document's chunks and row, and its file when it was uploaded through the API."""
-    document = await documents.get_document(resources.sessions, document_id)
-    await documents.delete_document(resources, document_id)
-    uploads = uploads_root(resources.settings.data_dir).resolve()
-    path = Path(document["source"])
-    if path.is_relative_to(uploads):
-        await asyncio.to_thread(path.unlink, missing_ok=True)

@@ -82,6 +82,7 @@ class DocumentRow(Base):
     index_signature: Mapped[str] = mapped_column(String(600))
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ocr_pages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # pages OCR read
     # When a later run first found the source gone; the document is deleted once the grace passes.
     missing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -94,6 +95,20 @@ class DocumentBlocksRow(Base):
     __tablename__ = "document_blocks"
 
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class DocumentFileRow(Base):
+    """The bytes a document was last indexed from (an upload, a file, a page as fetched), served by
+    ``GET /v1/documents/{id}/file``; in the database, which the server and every worker share."""
+
+    __tablename__ = "document_files"
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -123,6 +138,7 @@ class IngestionJobRow(Base):
     documents_failed: Mapped[int] = mapped_column(Integer, default=0)
     documents_deleted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     chunks_embedded: Mapped[int] = mapped_column(Integer, default=0)
+    pages_ocr: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # pages OCR read
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -146,6 +162,7 @@ class JobDocumentRow(Base):
     timings_ms: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     # Tries it took (a transient failure is tried again, with backoff, a bounded number of times).
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    ocr_pages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Its place in the job's order of recorded documents (1, 2, ...): the ID of its progress event.
     seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 

@@ -16,6 +16,10 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from core.errors import InvalidInputError
 from ingestion.extract import SUPPORTED_SUFFIXES
 
+# What a crawl follows: every format Lore reads but images, which on web pages are logos, icons
+# and photos far more often than scans (upload scans, or ingest them from files).
+_CRAWLED_SUFFIXES = frozenset(s for s, kind in SUPPORTED_SUFFIXES.items() if kind != "image")
+
 SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -182,7 +186,7 @@ def _compile(patterns: Sequence[str]) -> tuple[re.Pattern[str], ...]:
 def may_be_document(url: str) -> bool:
     """Whether a link may lead to a page or document Lore reads (images, archives... are not)."""
     suffix = _suffix(url)
-    return not suffix or suffix in _PAGE_SUFFIXES or suffix in SUPPORTED_SUFFIXES
+    return not suffix or suffix in _PAGE_SUFFIXES or suffix in _CRAWLED_SUFFIXES
 
 
 def document_name(url: str, content_type: str | None) -> str | None:
@@ -193,13 +197,13 @@ def document_name(url: str, content_type: str | None) -> str | None:
     """
     mime = (content_type or "").split(";", 1)[0].strip().lower()
     url_suffix = _suffix(url)
-    if url_suffix in SUPPORTED_SUFFIXES and mime in _VAGUE_TYPES:
+    if url_suffix in _CRAWLED_SUFFIXES and mime in _VAGUE_TYPES:
         suffix: str | None = url_suffix
     elif mime:
         suffix = _TYPE_SUFFIXES.get(mime) or mimetypes.guess_extension(mime, strict=False)
     else:
         suffix = url_suffix
-    if suffix not in SUPPORTED_SUFFIXES:
+    if suffix not in _CRAWLED_SUFFIXES:
         return None
     segment = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
     stem = PurePosixPath(segment).stem if segment else ""

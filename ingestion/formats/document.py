@@ -7,9 +7,11 @@ import json
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from core.errors import ExtractionError
+from core.types import Box as Box
 
 # What no stored text may hold: C0 and C1 control characters (but tab, newline and carriage
 # return), DEL, lone surrogates and Unicode non-characters. PostgreSQL refuses NUL in text, and a
@@ -37,13 +39,37 @@ _BOMS = (
 )
 
 
+class BlockKind(StrEnum):
+    TEXT = "text"
+    # A Markdown table (see :func:`markdown_table`): caption lines, the header row, the
+    # ``| --- |`` rule, then one line per row. The chunker splits it between rows only, and every
+    # piece repeats the caption and the header.
+    TABLE = "table"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One visual line of a block: its span ``[start, end)`` in the block's text and its box."""
+
+    start: int
+    end: int
+    box: Box
+
+
 @dataclass(frozen=True, slots=True)
 class Block:
-    """A paragraph-like unit of text with where it sits in the document."""
+    """A paragraph-like unit of text (or a table) with where it sits in the document.
+
+    ``lines`` (PDF pages and images) locate the text on its page; ``anchor`` (HTML) is the
+    fragment of the nearest heading above it, so ``source#anchor`` opens the page there.
+    """
 
     text: str
     page: int | None = None
     headings: tuple[str, ...] = ()
+    kind: BlockKind = BlockKind.TEXT
+    lines: tuple[Line, ...] = ()
+    anchor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +80,7 @@ class ExtractedDocument:
     kind: str
     blocks: list[Block]
     pages: int | None = None
+    ocr_pages: int = 0  # pages whose text OCR read (scanned PDF pages, images)
 
 
 def decode(data: bytes) -> str:
@@ -107,13 +134,32 @@ def clean_document(doc: ExtractedDocument, stem: str) -> ExtractedDocument:
     """``doc`` with its title, headings and blocks cleaned (:func:`clean_text`); blocks left empty
     are dropped, and a title left empty becomes ``stem``."""
     blocks = [
-        Block(text, block.page, tuple(h for h in (clean_text(h).strip() for h in block.headings) if h))
+        replace(
+            block,
+            text=text,
+            headings=tuple(h for h in (clean_text(h).strip() for h in block.headings) if h),
+            # Line spans index the text: cleaning that moved characters leaves them unknown.
+            lines=block.lines if text == block.text else (),
+        )
         for block in doc.blocks
         if (text := clean_text(block.text)).strip()
     ]
-    return ExtractedDocument(
-        title=clean_text(doc.title).strip() or stem, kind=doc.kind, blocks=blocks, pages=doc.pages
-    )
+    title = clean_text(doc.title).strip()
+    return replace(doc, title=title if names_something(title) else stem, blocks=blocks)
+
+
+# Titles that document metadata holds but that name nothing: a filing's accession number
+# ("0000320193-23-000077"), an editor's placeholder, a converter's file name.
+_PLACEHOLDER_TITLE = re.compile(
+    r"(?i)(untitled( document)?|document\d*|presentation\d*|book\d*|slide \d+|title|"
+    r"microsoft (word|powerpoint|excel) - .*|.*\.(docx?|pptx?|xlsx?|pdf|indd|tex|dvi))"
+)
+
+
+def names_something(title: str) -> bool:
+    """Whether a metadata title names its document: some word of three letters or more, and not
+    a placeholder (an ID, "Untitled", "Microsoft Word - draft.docx"). Else the file's name does."""
+    return bool(re.search(r"[^\W\d_]{3,}", title)) and not _PLACEHOLDER_TITLE.fullmatch(title.strip())
 
 
 def paragraphs(text: str) -> list[str]:
@@ -133,7 +179,15 @@ def join_heading_blocks(blocks: list[Block]) -> list[Block]:
             and block.headings == out[-1].headings
             and block.page == out[-1].page
         ):
-            out[-1] = Block(f"{out[-1].text}\n{block.text}", block.page, block.headings)
+            heading = out[-1]
+            shift = len(heading.text) + 1
+            out[-1] = replace(
+                block,
+                text=f"{heading.text}\n{block.text}",
+                lines=heading.lines
+                + tuple(Line(ln.start + shift, ln.end + shift, ln.box) for ln in block.lines),
+                anchor=heading.anchor or block.anchor,
+            )
         else:
             out.append(block)
     return out
@@ -141,10 +195,60 @@ def join_heading_blocks(blocks: list[Block]) -> list[Block]:
 
 def pack_blocks(blocks: Sequence[Block]) -> bytes:
     """``blocks`` as zlib-compressed JSON, the form the database keeps them in."""
-    rows = [[b.text, b.page, list(b.headings)] for b in blocks]
+    rows = [
+        [
+            b.text,
+            b.page,
+            list(b.headings),
+            b.kind.value,
+            [[ln.start, ln.end, *(round(v, 2) for v in ln.box)] for ln in b.lines],
+            b.anchor,
+        ]
+        for b in blocks
+    ]
     return zlib.compress(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def unpack_blocks(data: bytes) -> list[Block]:
-    """The blocks :func:`pack_blocks` packed."""
-    return [Block(text, page, tuple(headings)) for text, page, headings in json.loads(zlib.decompress(data))]
+    """The blocks :func:`pack_blocks` packed (also those packed before blocks had a kind, lines and
+    an anchor: three fields a row)."""
+    blocks = []
+    for row in json.loads(zlib.decompress(data)):
+        text, page, headings = row[:3]
+        kind, lines, anchor = row[3:] if len(row) > 3 else (BlockKind.TEXT, [], None)
+        blocks.append(
+            Block(
+                text,
+                page,
+                tuple(headings),
+                BlockKind(kind),
+                tuple(Line(s, e, (x0, y0, x1, y1)) for s, e, x0, y0, x1, y1 in lines),
+                anchor,
+            )
+        )
+    return blocks
+
+
+def markdown_table(rows: Sequence[Sequence[str]], *, caption: str = "", header_rows: int = 1) -> str:
+    """``rows`` as a Markdown table block (the text of a :attr:`BlockKind.TABLE` block).
+
+    The first ``header_rows`` rows are the header (several header rows, as financial statements
+    have, are joined cell by cell into one); every row is padded to the widest. Cell text is
+    whitespace-tidied, with ``|`` escaped, so that each row is one line. ``caption`` (a table's
+    caption or title), when given, comes first, on lines of its own.
+    """
+    width = max((len(r) for r in rows), default=0)
+    if width == 0:
+        return caption.strip()
+
+    def cells(row: Sequence[str]) -> list[str]:
+        tidy = [" ".join(str(c).split()).replace("|", "\\|") for c in row]
+        return tidy + [""] * (width - len(tidy))
+
+    head_rows = [cells(r) for r in rows[: max(1, header_rows)]]
+    header = [" ".join(part for part in column if part) for column in zip(*head_rows, strict=True)]
+    lines = [caption.strip()] if caption.strip() else []
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(" --- " for _ in range(width)) + "|")
+    lines.extend("| " + " | ".join(cells(r)) + " |" for r in rows[max(1, header_rows) :])
+    return "\n".join(lines)

@@ -1,7 +1,7 @@
 """DOCX, PPTX, XLSX and EML through unstructured, imported on first use, offline and quiet.
 
 unstructured is slow to import, so nothing here imports it until a file of one of these formats is
-extracted. Tables become one block per row (cells joined by `` | ``), so chunks hold whole rows.
+extracted. Tables become Markdown table blocks, which the chunker splits between rows only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from email.parser import BytesParser
 from typing import TYPE_CHECKING
 
 from core.errors import ExtractionError
-from ingestion.formats.document import Block, ExtractedDocument, join_heading_blocks
+from ingestion.formats.document import (
+    Block,
+    BlockKind,
+    ExtractedDocument,
+    join_heading_blocks,
+    markdown_table,
+)
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -94,8 +100,11 @@ def _blocks(kind: str, elements: list[Element]) -> tuple[str, list[Block]]:
         last_page = page
         headings = tuple(h for _, h in path)
         if element.category == "Table":
-            rows = _table_rows(meta.text_as_html) if meta.text_as_html else [element.text]
-            blocks.extend(Block(row, page, headings) for row in rows if row.strip())
+            table = _table_text(meta.text_as_html) if meta.text_as_html else ""
+            if table:
+                blocks.append(Block(table, page, headings, kind=BlockKind.TABLE))
+            elif element.text.strip():
+                blocks.append(Block(element.text.strip(), page, headings))
             continue
         text = element.text.strip()
         if not text:
@@ -124,12 +133,18 @@ def _heading_level(kind: str, element: Element) -> int | None:
     return element.metadata.category_depth or 0
 
 
-def _table_rows(html: str) -> list[str]:
-    from bs4 import BeautifulSoup
+def _table_text(html: str) -> str:
+    """A table unstructured gives as HTML, as a Markdown table; its first row is the header when
+    it marks none (as spreadsheets and Word tables have theirs)."""
+    from bs4 import BeautifulSoup, Tag
 
     from ingestion.formats.html import table_rows
 
-    return table_rows(BeautifulSoup(html, "html.parser"))
+    table = BeautifulSoup(html, "html.parser").find("table")
+    if not isinstance(table, Tag):
+        return ""
+    rows, header_rows = table_rows(table)
+    return markdown_table(rows, header_rows=max(1, header_rows)) if rows else ""
 
 
 def _email_header(data: bytes) -> tuple[str, str]:

@@ -66,6 +66,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/v1/jobs/{job_id}/retry"): ADMIN,
     ("GET", "/v1/documents/{document_id}"): ADMIN,
     ("DELETE", "/v1/documents/{document_id}"): ADMIN,
+    ("GET", "/v1/documents/{document_id}/text"): ANY,
+    ("GET", "/v1/documents/{document_id}/file"): ANY,
     ("POST", "/v1/evals/runs"): EVALUATOR,
     ("GET", "/v1/evals/runs"): EVALUATOR,
     ("GET", "/v1/evals/runs/{run_id}"): EVALUATOR,

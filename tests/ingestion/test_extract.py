@@ -36,7 +36,8 @@ def test_html_drops_navigation_and_scripts_and_keeps_tables() -> None:
     [
         ("empty.md", b"  \n", ExtractionError, "empty"),
         ("notes.txt", b"\n\t \r\n", ExtractionError, "empty"),
-        ("image.png", b"\x89PNG....", UnsupportedFormatError, "unsupported file type"),
+        ("image.png", b"\x89PNG....", ExtractionError, "the image could not be decoded"),
+        ("archive.zip", b"PK\x03\x04....", UnsupportedFormatError, "unsupported file type"),
     ],
 )
 def test_bad_files_fail_with_a_clear_reason(

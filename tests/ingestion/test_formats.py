@@ -25,6 +25,7 @@ from fpdf import FPDF
 
 from core.errors import ExtractionError, UnsupportedFormatError
 from ingestion.extract import SUPPORTED_SUFFIXES, Block, ExtractedDocument, extract
+from ingestion.formats.document import BlockKind
 
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = 1_000_000
@@ -141,6 +142,22 @@ def zip_of(members: dict[str, bytes]) -> bytes:
 
 
 # A good file of every format; those unstructured reads are checked from the offline run.
+def make_png() -> bytes:
+    """A page with a line of text, rendered to a PNG (a screenshot), for OCR."""
+    import io
+
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(make_pdf(["Scanned facts are here."]))
+    try:
+        image = document[0].render(scale=150 / 72).to_pil()
+    finally:
+        document.close()
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
 FILES: dict[str, Callable[[], bytes]] = {
     "handbook.docx": make_docx,
     "review.pptx": make_pptx,
@@ -153,6 +170,7 @@ FILES: dict[str, Callable[[], bytes]] = {
     "guide.md": lambda: b"# Guide\n\nRun make demo.\n",
     "page.html": lambda: b"<html><title>Page</title><body><p>Hello.</p></body></html>",
     "notes.txt": lambda: b"Plain notes.\n",
+    "scan.png": make_png,
 }
 # Bad files of the formats unstructured reads, and the reason (a regular expression) each fails with.
 OFFICE_FAILURES: dict[str, tuple[Callable[[], bytes], str]] = {
@@ -292,6 +310,8 @@ def test_every_format_is_extracted_offline(offline: dict[str, Any]) -> None:
     assert {SUPPORTED_SUFFIXES[Path(name).suffix] for name in FILES} == set(SUPPORTED_SUFFIXES.values())
     for name in FILES:
         assert document(offline, name).blocks
+    # OCR too: its models ship in its wheel
+    assert "Scanned facts are here." in text_of(document(offline, "scan.png"))
 
 
 def test_pdf_keeps_page_numbers_and_metadata_title() -> None:
@@ -328,8 +348,7 @@ def test_docx_keeps_title_heading_path_and_table_rows(offline: dict[str, Any]) -
         (("Employee Handbook",), "Employee Handbook"),
         (leave, "Leave\nStaff get twenty days of paid leave each year."),
         (carry, "Carry over\nUp to five unused days carry over to the next year."),
-        (carry, "Grade | Days"),
-        (carry, "Senior | 25"),
+        (carry, "| Grade | Days |\n| --- | --- |\n| Senior | 25 |"),
         (
             ("Employee Handbook", "Expenses"),
             "Expenses\nReceipts are required for every claim over ten euros.",
@@ -343,36 +362,32 @@ def test_pptx_gives_each_slide_its_page_and_title(offline: dict[str, Any]) -> No
     assert [(b.page, b.headings, b.text) for b in doc.blocks] == [
         (1, ("Quarterly Review",), "Quarterly Review\nPrepared by the finance team."),
         (2, ("Revenue",), "Revenue\nRevenue grew by twelve percent in the quarter."),
-        (3, ("Regions",), "Regions\nRegion | Sales"),
-        (3, ("Regions",), "EMEA | 410"),
+        (3, ("Regions",), "Regions\n| Region | Sales |\n| --- | --- |\n| EMEA | 410 |"),
     ]
 
 
-def test_xlsx_gives_one_block_per_row_under_its_sheet_name(offline: dict[str, Any]) -> None:
+def test_xlsx_gives_each_sheet_a_table_under_its_name(offline: dict[str, Any]) -> None:
     doc = document(offline, "budget.xlsx")
     assert (doc.kind, doc.title) == ("xlsx", "budget")
     assert [(b.headings, b.text) for b in doc.blocks] == [
-        (("Budget",), "Item | Cost"),
-        (("Budget",), "Laptops | 1200"),
-        (("Budget",), "Chairs | 300"),
-        (("Staff",), "Name | Team"),
-        (("Staff",), "Ada | Platform"),
+        (("Budget",), "| Item | Cost |\n| --- | --- |\n| Laptops | 1200 |\n| Chairs | 300 |"),
+        (("Staff",), "| Name | Team |\n| --- | --- |\n| Ada | Platform |"),
     ]
 
 
-def test_csv_rows_become_blocks_whatever_the_encoding() -> None:
+def test_csv_becomes_a_table_whatever_the_encoding() -> None:
     doc = extract("cities.csv", make_csv())
     assert (doc.kind, doc.title) == ("csv", "cities")
-    assert [b.text for b in doc.blocks] == ["city | population", "Zürich | 421000", "Lyon | 520000"]
+    assert [(b.kind, b.text) for b in doc.blocks] == [
+        (BlockKind.TABLE, "| city | population |\n| --- | --- |\n| Zürich | 421000 |\n| Lyon | 520000 |")
+    ]
 
 
 def test_csv_keeps_ragged_rows_and_finds_the_delimiter_under_a_title_line() -> None:
     data = b'Budget 2025\nitem;cost;note\nLaptops;1200\n"Desks; tall";300;"ask\nfacilities"\n'
     assert [b.text for b in extract("budget.csv", data).blocks] == [
-        "Budget 2025",
-        "item | cost | note",
-        "Laptops | 1200",
-        "Desks; tall | 300 | ask\nfacilities",
+        "Budget 2025\n| item | cost | note |\n| --- | --- | --- |\n"
+        "| Laptops | 1200 |  |\n| Desks; tall | 300 | ask facilities |"
     ]
 
 
@@ -422,7 +437,11 @@ def encrypted_pdf() -> bytes:
             r"PDF could not be read: .*\(PDFium\).*\(pypdf\)",
         ),
         ("half.pdf", lambda: make_pdf(["Alpha facts."])[:400], "PDF could not be read"),
-        ("blank.pdf", lambda: make_pdf([""]), r"no text could be extracted \(a scanned PDF needs OCR"),
+        (
+            "blank.pdf",
+            lambda: make_pdf([""]),
+            r"no text could be extracted \(OCR found no text on its 1 scanned page\)",
+        ),
         ("empty.pdf", lambda: b"", "the file is empty"),
         (
             "big.pdf",
@@ -439,7 +458,25 @@ def test_bad_pdf_and_text_files_fail_with_their_reason(
         extract(name, build(), max_bytes=LIMIT)
 
 
-@pytest.mark.parametrize("name", ["image.png", "archive.tar.gz", "README", "old.doc"])
+@pytest.mark.parametrize("name", ["archive.tar.gz", "README", "old.doc", "icon.svg"])
 def test_unknown_types_are_unsupported(name: str) -> None:
     with pytest.raises(UnsupportedFormatError, match="unsupported file type"):
         extract(name, b"some bytes")
+
+
+def test_html_tables_become_markdown_with_caption_header_and_the_anchor_of_their_section() -> None:
+    html = b"""<html><body><main><h1 id="report">Report</h1>
+    <section id="costs"><h2>Costs</h2>
+    <table><caption>Costs by site</caption>
+    <thead><tr><th>Site</th><th colspan="2">2024 | 2025</th></tr></thead>
+    <tbody><tr><td>Lyon</td><td>10</td><td>12</td></tr><tr><td>Porto</td><td>7</td><td>9</td></tr></tbody>
+    </table></section><h2>Notes</h2><p>No anchor here: the last one holds.</p></main></body></html>"""
+    doc = extract("report.html", html)
+    [table] = [b for b in doc.blocks if b.kind is BlockKind.TABLE]
+    assert table.text == (
+        "Costs\nCosts by site\n| Site | 2024 \\| 2025 | 2024 \\| 2025 |\n| --- | --- | --- |\n"
+        "| Lyon | 10 | 12 |\n| Porto | 7 | 9 |"
+    )
+    assert (table.headings, table.anchor) == (("Report", "Costs"), "costs")
+    # A heading without an id keeps the nearest anchor above it: the link opens just above.
+    assert [b.anchor for b in doc.blocks] == ["report", "costs", "costs"]
