@@ -145,16 +145,16 @@ def _worker(side: str, folder: Path) -> None:
     print(json.dumps(result))
 
 
-def _run_side(side: str, folder: Path, dtype: str) -> dict[str, Any]:
+def _run_side(side: str, folder: Path, dtype: str, repo: Path = REPO) -> dict[str, Any]:
     # Embedded defaults only: no LORE_* setting of the caller's leaks in.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LORE_")}
-    env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(repo)}
     env["LORE_EMBEDDING__DTYPE"] = dtype
-    print(f"running {side} ...", file=sys.stderr)
+    print(f"running {side} from {repo} ...", file=sys.stderr)
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, __file__, str(folder), "--worker", side],
-        cwd=REPO,
+        [sys.executable, str(repo / "bench" / Path(__file__).name), str(folder), "--worker", side],
+        cwd=repo,
         env=env,
         capture_output=True,
         text=True,
@@ -203,6 +203,21 @@ def _report(names: list[str], lore: dict[str, Any], llama: dict[str, Any]) -> No
     )
 
 
+def _report_against(names: list[str], runs: list[tuple[str, dict[str, Any]]]) -> None:
+    print(f"{len(names)} PDFs: {', '.join(names)}")
+    print(f"{'':8}{'pages':>7}{'chunks':>8}{'seconds':>9}{'pages/s':>9}{'chunks/s':>10}")
+    for label, r in runs:
+        print(
+            f"{label:8}{r['pages']:>7}{r['chunks']:>8}{r['seconds']:>9.1f}"
+            f"{r['pages'] / r['seconds']:>9.2f}{r['chunks'] / r['seconds']:>10.1f}"
+        )
+    best = {
+        label: max(r["pages"] / r["seconds"] for lab, r in runs if lab == label)
+        for label in ("before", "after")
+    }
+    print(f"after / before, best of 2 each: {best['after'] / best['before']:.3f}x pages/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -214,6 +229,16 @@ def main() -> None:
         choices=("auto", "float32", "bfloat16"),
         default="auto",
         help="Lore's embedding precision (LORE_EMBEDDING__DTYPE; default: auto, as Lore runs)",
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="CHECKOUT",
+        help=(
+            "instead of LlamaIndex, compare Lore with Lore from another checkout of this repository "
+            "(e.g. a `git worktree` of the commit before a change), run one after the other, twice, "
+            "alternating"
+        ),
     )
     parser.add_argument("--worker", choices=("lore", "llamaindex"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -228,6 +253,14 @@ def main() -> None:
         folder = Path(tmp)
         for pdf in pdfs:
             shutil.copy(pdf, folder / pdf.name)
+        if args.against:
+            runs = [
+                (label, _run_side("lore", folder, args.dtype, repo))
+                for _ in range(2)
+                for label, repo in (("before", args.against.resolve()), ("after", REPO))
+            ]
+            _report_against([p.name for p in pdfs], runs)
+            return
         lore = _run_side("lore", folder, args.dtype)
         llama = _run_side("llamaindex", folder, args.dtype)
     if lore["failed"]:
