@@ -119,6 +119,47 @@ def candidates(sources: Sequence[str], *, min_words: int = 3) -> list[Candidate]
                     continue
                 follow = after.text.strip()
             found.append(Candidate(n, position, body, follow, heading))
+        found.extend(_table_rows(n, text))
+    return found
+
+
+# A Markdown table's header rule (``| --- | :---: |``), and the unescaped pipes between cells.
+_TABLE_RULE = re.compile(r"\|(?:\s*:?-{3,}:?\s*\|)+")
+_CELL = re.compile(r"(?<!\\)\|")
+# Table rows come after a source's sentences in its order.
+_ROW_POSITION = 100_000
+
+
+def _cells(line: str) -> list[str]:
+    return [" ".join(c.replace("\\|", "|").split()) for c in _CELL.split(line.strip().strip("|"))]
+
+
+def _table_rows(source: int, text: str) -> list[Candidate]:
+    """Each row of the Markdown tables in ``text`` that has a label and figures, as one sentence
+    that states them with their column headings ("Total net sales: Three Months Ended June 25,
+    2022 $82,959; ..."), so that an extract can quote a table: every word and figure of it is in
+    the row and the header of the cited passage. The caption (the lines above) is its heading."""
+    lines = text.split("\n")
+    found: list[Candidate] = []
+    for i, line in enumerate(lines):
+        if i == 0 or not _TABLE_RULE.fullmatch(line.strip()) or not lines[i - 1].lstrip().startswith("|"):
+            continue
+        header = _cells(lines[i - 1])
+        caption = " ".join(
+            ln.strip() for ln in lines[: i - 1] if ln.strip() and not ln.lstrip().startswith("|")
+        )
+        for j in range(i + 1, len(lines)):
+            if not lines[j].lstrip().startswith("|"):
+                break
+            label, *values = _cells(lines[j])
+            stated = [
+                f"{head} {value}" if head else value for head, value in zip(header[1:], values) if value
+            ]
+            label = label.rstrip(":").strip()
+            if label and stated:
+                found.append(
+                    Candidate(source, _ROW_POSITION + j, f"{label}: {'; '.join(stated)}.", heading=caption)
+                )
     return found
 
 

@@ -51,7 +51,8 @@ class PdfLine:
 class _Page:
     number: int
     blocks: list[Block]
-    image: Image.Image | None = None  # rendered for OCR
+    image: Image.Image | None = None  # rendered for OCR, until OCR has read it
+    ocr: bool = False  # its blocks are what OCR read
 
 
 def extract_pdf(data: bytes, stem: str, options: ocr.OcrOptions | None = None) -> ExtractedDocument:
@@ -73,20 +74,23 @@ def extract_pdf(data: bytes, stem: str, options: ocr.OcrOptions | None = None) -
                 f"the PDF could not be read: {first} (PDFium); {type(second).__name__}: {second} (pypdf)"
             ) from second
         pages = [_Page(n, [Block(p, page=n) for p in _pdf_paragraphs(t)]) for n, t in enumerate(texts, 1)]
-    scanned = [page for page in pages if page.image is not None]
-    for page in scanned:
-        assert page.image is not None
-        lines = ocr.ocr_image(page.image, options)
-        page.blocks = ocr.ocr_blocks(lines, page=page.number, scale=72 / options.dpi)
-        page.image = None
     blocks = [block for page in pages for block in page.blocks]
     return ExtractedDocument(
-        title=title.strip() or stem, kind="pdf", blocks=blocks, pages=len(pages), ocr_pages=len(scanned)
+        title=title.strip() or stem,
+        kind="pdf",
+        blocks=blocks,
+        pages=len(pages),
+        ocr_pages=sum(page.ocr for page in pages),
     )
 
 
 def read_with_pdfium(data: bytes, options: ocr.OcrOptions | None = None) -> tuple[list[_Page], str]:
-    """Each page's blocks (or, for a page OCR is to read, its rendered image) and the metadata title."""
+    """Each page's blocks (read by OCR for a page that needs it) and the metadata title.
+
+    PDFium is called under its lock, one page at a time; a page OCR reads is rendered under it and
+    read outside it (OCR takes seconds a page), and its image is dropped at once, so a long scan
+    holds one page image at a time (about 25 MB at 300 dpi).
+    """
     import pypdfium2
     import pypdfium2.raw
 
@@ -98,16 +102,27 @@ def read_with_pdfium(data: bytes, options: ocr.OcrOptions | None = None) -> tupl
             if exc.err_code == pypdfium2.raw.FPDF_ERR_PASSWORD:
                 raise ExtractionError(_ENCRYPTED) from exc
             raise
-        try:
-            pages = []
-            for number, page in enumerate(document, 1):
+    try:
+        pages = []
+        with _PDFIUM_LOCK:
+            count = len(document)
+        for number in range(1, count + 1):
+            with _PDFIUM_LOCK:
+                page = document[number - 1]
                 try:
-                    pages.append(_read_page(page, number, options))
+                    read = _read_page(page, number, options)
                 finally:
                     page.close()
+            if read.image is not None:
+                lines = ocr.ocr_image(read.image, options)
+                read.blocks = ocr.ocr_blocks(lines, page=number, scale=72 / options.dpi)
+                read.image, read.ocr = None, True
+            pages.append(read)
+        with _PDFIUM_LOCK:
             title = document.get_metadata_value("Title")
-        finally:
-            # Closed here, under the lock: left to the garbage collector they would close in any thread.
+    finally:
+        # Closed here, under the lock: left to the garbage collector it would close in any thread.
+        with _PDFIUM_LOCK:
             document.close()
     return pages, title
 

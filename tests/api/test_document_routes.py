@@ -223,3 +223,31 @@ async def test_a_citations_offsets_select_exactly_the_cited_chunk(
     ]
     assert "\n".join(text[s:e] for s, e in citation["location"]["spans"]) == citation["text"]
     assert citation["location"]["boxes"]
+
+
+@pytest.fixture(scope="module")
+async def extracting(
+    tmp_path_factory: pytest.TempPathFactory, user_key: Callable[..., Any]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The corpus served in process with extractive answers (as with the small shipped model)."""
+    from core.settings import AnswerSettings
+
+    root = tmp_path_factory.mktemp("extract")
+    docs, _ = _corpus(root)
+    settings = _settings(root).model_copy(update={"answer": AnswerSettings(mode="extract")})
+    reader = await user_key(settings, "reader", role="reader", grants=("handbook",))
+    async with served_corpus(settings, docs, reader) as (_, client):
+        yield client
+
+
+async def test_an_extractive_answer_quotes_a_table_row_with_its_headings(extracting: httpx.AsyncClient) -> None:
+    response = await extracting.post(
+        "/v1/query", json={"question": "What is the price of Widget model 61?", "corpus": "handbook"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["answer_kind"] == "extracted" and not body["refused"], body
+    # The row, stated with its column headings, cited to the table piece that holds it
+    assert "Widget model 61: price 61.50 EUR; stock 183. [" in body["answer"]
+    [citation] = [c for c in body["citations"] if "| Widget model 61 |" in c["text"]]
+    assert body["answer"].endswith(f"[{citation['n']}]")
