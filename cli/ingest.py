@@ -30,10 +30,11 @@ def ingest(
     ] = False,
     follow: Follow = None,
 ) -> None:
-    """Ingest files (PDF, Office, CSV, email, Markdown, text, HTML) into a corpus; unchanged ones are skipped.
+    """Ingest files (PDF, Office, CSV, email, Markdown, text, HTML, images) into a corpus, but unchanged ones.
 
     Formats, by suffix: PDF (.pdf), Word (.docx), PowerPoint (.pptx), Excel (.xlsx), CSV (.csv),
-    email (.eml), Markdown (.md, .markdown), HTML (.html, .htm) and text (.txt, .text). In a
+    email (.eml), Markdown (.md, .markdown), HTML (.html, .htm), text (.txt, .text) and images,
+    read by OCR (.png, .jpg, .jpeg, .tif, .tiff; scanned PDF pages too: ingestion.ocr). In a
     directory, files of other types are passed over; a file named directly that Lore does not read
     fails with its reason.
 

@@ -153,7 +153,9 @@ def _table_rows(source: int, text: str) -> list[Candidate]:
                 break
             label, *values = _cells(lines[j])
             stated = [
-                f"{head} {value}" if head else value for head, value in zip(header[1:], values) if value
+                f"{head} {value}" if head else value
+                for head, value in zip(header[1:], values, strict=False)
+                if value
             ]
             label = label.rstrip(":").strip()
             if label and stated:

@@ -240,7 +240,9 @@ async def extracting(
         yield client
 
 
-async def test_an_extractive_answer_quotes_a_table_row_with_its_headings(extracting: httpx.AsyncClient) -> None:
+async def test_an_extractive_answer_quotes_a_table_row_with_its_headings(
+    extracting: httpx.AsyncClient,
+) -> None:
     response = await extracting.post(
         "/v1/query", json={"question": "What is the price of Widget model 61?", "corpus": "handbook"}
     )
