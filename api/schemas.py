@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.corpora.schemas import CorpusRef
 from core.types import Answer, AnswerKind, CacheKind, Citation, SearchFilter, SearchHit, UnsupportedSentence
+
+if TYPE_CHECKING:
+    from ingestion.documents import DocumentText
 
 
 class SearchFilters(BaseModel):
@@ -94,6 +98,36 @@ class LocationPublic(BaseModel):
     anchor: str | None = Field(
         default=None, description="HTML: the fragment of the nearest heading above it (open source#anchor)."
     )
+
+
+class DocumentTextPublic(BaseModel):
+    """A document's extracted text, whole or one page: what a passage's ``location.spans`` index."""
+
+    id: str
+    corpus: str
+    title: str
+    source: str = Field(description="File path or URL of the document.")
+    pages: int | None = Field(description="Page count (PDF, slides, TIFF frames), or null.")
+    page: int | None = Field(description="The page this text is from; null: the whole document.")
+    text: str = Field(
+        description=(
+            "The text Lore extracted and indexed: the page's blocks (paragraphs, tables as Markdown) "
+            "joined by blank lines. A passage's location.spans index it."
+        )
+    )
+
+    @classmethod
+    def from_domain(cls, doc: DocumentText, **extra: object) -> Self:
+        return cls(
+            id=doc.id,
+            corpus=doc.corpus,
+            title=doc.title,
+            source=doc.source,
+            pages=doc.pages,
+            page=doc.page,
+            text=doc.text,
+            **extra,
+        )
 
 
 class PassagePublic(BaseModel):

@@ -27,6 +27,7 @@ from api.auth.principal import Principal
 from api.corpora.service import list_visible
 from api.inputs import refusal, unstorable
 from api.schemas import (
+    DocumentTextPublic,
     QueryRequest,
     QueryResponse,
     SearchFilters,
@@ -79,28 +80,12 @@ class CorpusList(BaseModel):
     corpora: list[CorpusPublicMCP] = Field(description="The corpora this caller may search, by name.")
 
 
-class DocumentPublicText(BaseModel):
-    id: str
-    corpus: str
-    title: str
-    source: str = Field(description="File path or URL of the document.")
-    pages: int | None = Field(description="Page count (PDF), or null.")
-    page: int | None = Field(description="The page this text is from; null: the whole document.")
-    text: str = Field(description="The text Lore extracted and indexed, blocks separated by blank lines.")
+class DocumentPublicText(DocumentTextPublic):
     uri: str = Field(description="The document's lore:// resource URI.")
 
     @classmethod
-    def from_domain(cls, doc: DocumentText) -> DocumentPublicText:
-        return cls(
-            id=doc.id,
-            corpus=doc.corpus,
-            title=doc.title,
-            source=doc.source,
-            pages=doc.pages,
-            page=doc.page,
-            text=doc.text,
-            uri=document_uri(doc.id, doc.page),
-        )
+    def of(cls, doc: DocumentText) -> DocumentPublicText:
+        return cls.from_domain(doc, uri=document_uri(doc.id, doc.page))
 
 
 def document_uri(document_id: str, page: int | None = None) -> str:
@@ -254,7 +239,7 @@ async def _read(callers: Callers, ctx: Context, document_id: str, page: int | No
     resources = await callers.resources(ctx)
     caller = await callers.caller(ctx)
     found = await document_text(resources, document_id, page=page, allowed_corpora=caller.scope)
-    return DocumentPublicText.from_domain(found)
+    return DocumentPublicText.of(found)
 
 
 async def _read_resource(

@@ -17,7 +17,7 @@ from api.corpora.service import read_scope
 from api.corpora.uploads import uploads_root
 from api.dependencies import ResourcesDep
 from api.ops.ratelimit import AdminRateLimit, QueryRateLimit
-from api.schemas import ErrorResponse
+from api.schemas import DocumentTextPublic, ErrorResponse
 from ingestion import documents
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -37,21 +37,6 @@ class DocumentPublic(BaseModel):
     ocr_pages: int = Field(default=0, description="Pages whose text OCR read (scanned pages, images).")
     updated_at: datetime
     missing_since: datetime | None = Field(description="When a run first found it gone from its source.")
-
-
-class DocumentTextPublic(BaseModel):
-    id: str
-    corpus: str
-    title: str
-    source: str
-    pages: int | None
-    page: int | None = Field(description="The page asked for; null: the whole document.")
-    text: str = Field(
-        description=(
-            "The extracted text: the page's blocks (paragraphs, tables as Markdown) joined by blank "
-            "lines. A citation's location.spans index it."
-        )
-    )
 
 
 @router.get(
@@ -97,15 +82,7 @@ async def document_text(
     for one without a page, the whole text."""
     scope = await read_scope(resources, principal, credentials)
     found = await documents.document_text(resources, document_id, page=page, allowed_corpora=scope)
-    return DocumentTextPublic(
-        id=found.id,
-        corpus=found.corpus,
-        title=found.title,
-        source=found.source,
-        pages=found.pages,
-        page=found.page,
-        text=found.text,
-    )
+    return DocumentTextPublic.from_domain(found)
 
 
 @router.get(
