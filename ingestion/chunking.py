@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from core import tables
 from ingestion.formats.document import Block, BlockKind, Box
 
 # 2: chunks are embedded under a context header (ingestion.pipeline.embedding_text).
@@ -202,7 +203,7 @@ def _pack_table(
         (
             i
             for i, (start, end) in enumerate(lines)
-            if i > 0 and _is_rule(text[start:end]) and _cells_line(text, lines[i - 1])
+            if i > 0 and tables.is_rule(text[start:end]) and tables.is_row(_slice(text, lines[i - 1]))
         ),
         None,
     )
@@ -276,14 +277,8 @@ def _line_spans(text: str) -> list[Span]:
     return [s for s in spans if text[s[0] : s[1]].strip()]
 
 
-def _cells_line(text: str, span: Span) -> bool:
-    return text[span[0] : span[1]].lstrip().startswith("|")
-
-
-def _is_rule(line: str) -> bool:
-    """Whether ``line`` is a Markdown table's header rule (``| --- | :---: |``)."""
-    cells = line.strip().strip("|").split("|")
-    return bool(cells) and all(re.fullmatch(r"\s*:?-{3,}:?\s*", c) for c in cells)
+def _slice(text: str, span: Span) -> str:
+    return text[span[0] : span[1]]
 
 
 def _overlap_tail(units: list[_Unit], overlap_tokens: int, room: int) -> tuple[list[_Unit], int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from core import ids
+from core import ids, tables
 from core.db.models import DocumentBlocksRow, DocumentFileRow, DocumentRow, utcnow
 from core.errors import BackendError, ExtractionError, LoreError
 from core.resources import Resources
@@ -330,24 +329,17 @@ def embedding_text(chunk: Chunk) -> str:
     return f"{header}\n\n{text}" if header else text
 
 
-_TABLE_RULE = re.compile(r"^\|(?:\s*:?-{3,}:?\s*\|)+$", re.MULTILINE)
-_CELL_SEPARATOR = re.compile(r"(?<!\\)\|")
-
-
 def _table_for_embedding(text: str) -> str:
     """A Markdown table's text as the embedder and BM25 should read it: without the ``| --- |``
     rule and the pipes around cells (each a token of the chunk's budget, and noise), its non-empty
     cells kept apart by semicolons. Other text as it is."""
-    if not _TABLE_RULE.search(text):
+    if not tables.holds_table(text):
         return text
     lines = []
     for line in text.split("\n"):
-        if _TABLE_RULE.fullmatch(line):
+        if tables.is_rule(line):
             continue
-        if line.startswith("|"):
-            cells = (c.strip().replace("\\|", "|") for c in _CELL_SEPARATOR.split(line.strip().strip("|")))
-            line = "; ".join(c for c in cells if c)
-        lines.append(line)
+        lines.append("; ".join(c for c in tables.cells(line) if c) if tables.is_row(line) else line)
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from core import tables
 from retrieval.answer_types import AnswerType, holds
 from retrieval.citations import MARKER, content_words
 from retrieval.verification import split_sentences
@@ -123,15 +124,8 @@ def candidates(sources: Sequence[str], *, min_words: int = 3) -> list[Candidate]
     return found
 
 
-# A Markdown table's header rule (``| --- | :---: |``), and the unescaped pipes between cells.
-_TABLE_RULE = re.compile(r"\|(?:\s*:?-{3,}:?\s*\|)+")
-_CELL = re.compile(r"(?<!\\)\|")
 # Table rows come after a source's sentences in its order.
 _ROW_POSITION = 100_000
-
-
-def _cells(line: str) -> list[str]:
-    return [" ".join(c.replace("\\|", "|").split()) for c in _CELL.split(line.strip().strip("|"))]
 
 
 def _table_rows(source: int, text: str) -> list[Candidate]:
@@ -142,16 +136,14 @@ def _table_rows(source: int, text: str) -> list[Candidate]:
     lines = text.split("\n")
     found: list[Candidate] = []
     for i, line in enumerate(lines):
-        if i == 0 or not _TABLE_RULE.fullmatch(line.strip()) or not lines[i - 1].lstrip().startswith("|"):
+        if i == 0 or not tables.is_rule(line) or not tables.is_row(lines[i - 1]):
             continue
-        header = _cells(lines[i - 1])
-        caption = " ".join(
-            ln.strip() for ln in lines[: i - 1] if ln.strip() and not ln.lstrip().startswith("|")
-        )
+        header = tables.cells(lines[i - 1])
+        caption = " ".join(ln.strip() for ln in lines[: i - 1] if ln.strip() and not tables.is_row(ln))
         for j in range(i + 1, len(lines)):
-            if not lines[j].lstrip().startswith("|"):
+            if not tables.is_row(lines[j]):
                 break
-            label, *values = _cells(lines[j])
+            label, *values = tables.cells(lines[j])
             stated = [
                 f"{head} {value}" if head else value
                 for head, value in zip(header[1:], values, strict=False)

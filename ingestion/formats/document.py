@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from core.errors import ExtractionError
+from core.tables import markdown_table as markdown_table
 from core.types import Box as Box
 
 # What no stored text may hold: C0 and C1 control characters (but tab, newline and carriage
@@ -227,28 +228,3 @@ def unpack_blocks(data: bytes) -> list[Block]:
             )
         )
     return blocks
-
-
-def markdown_table(rows: Sequence[Sequence[str]], *, caption: str = "", header_rows: int = 1) -> str:
-    """``rows`` as a Markdown table block (the text of a :attr:`BlockKind.TABLE` block).
-
-    The first ``header_rows`` rows are the header (several header rows, as financial statements
-    have, are joined cell by cell into one); every row is padded to the widest. Cell text is
-    whitespace-tidied, with ``|`` escaped, so that each row is one line. ``caption`` (a table's
-    caption or title), when given, comes first, on lines of its own.
-    """
-    width = max((len(r) for r in rows), default=0)
-    if width == 0:
-        return caption.strip()
-
-    def cells(row: Sequence[str]) -> list[str]:
-        tidy = [" ".join(str(c).split()).replace("|", "\\|") for c in row]
-        return tidy + [""] * (width - len(tidy))
-
-    head_rows = [cells(r) for r in rows[: max(1, header_rows)]]
-    header = [" ".join(part for part in column if part) for column in zip(*head_rows, strict=True)]
-    lines = [caption.strip()] if caption.strip() else []
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(" --- " for _ in range(width)) + "|")
-    lines.extend("| " + " | ".join(cells(r)) + " |" for r in rows[max(1, header_rows) :])
-    return "\n".join(lines)
