@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Security
 from fastapi.security import OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
 
 from api.auth import service
 from api.auth.cache import CredentialCache, get_credential_cache
 from api.auth.principal import Principal, Role
+from api.auth.tickets import TICKET_PARAM, opens_with_ticket
 from api.auth.tokens import TokenCodec, token_codec
 from api.dependencies import ResourcesDep, on_loop
 from core.errors import AuthenticationError, PermissionDeniedError
@@ -55,8 +57,21 @@ async def get_principal(
     resources: ResourcesDep,
     cache: CredentialCacheDep,
     token: Annotated[str | None, Security(bearer_scheme)],
+    connection: HTTPConnection,
 ) -> Principal:
-    """The authenticated caller; :class:`AuthenticationError` (401) without valid credentials."""
+    """The authenticated caller; :class:`AuthenticationError` (401) without valid credentials.
+
+    Without a header, a GET of a route a ticket opens may carry one (``?ticket=``: api/auth/tickets.py).
+    """
+    ticket = connection.query_params.get(TICKET_PARAM)
+    if not token and ticket and connection.scope.get("method") in ("GET", "HEAD"):
+        path = connection.url.path
+        if not opens_with_ticket(path):
+            raise AuthenticationError("a ticket opens an eval report or a document's original only")
+        async with resources.sessions() as session:
+            return await service.principal_for_ticket(
+                session, codec=token_codec(resources.settings), ticket=ticket, path=path
+            )
     if not token:
         raise AuthenticationError("no credentials: send `Authorization: Bearer <access token or API key>`")
     return await authenticate_bearer(resources, token, cache)

@@ -19,6 +19,7 @@ from joserfc.errors import JoseError
 from starlette.middleware.sessions import SessionMiddleware
 
 from api.auth import service
+from api.auth.browser import set_session_cookies
 from api.auth.dependencies import TokenCodecDep
 from api.auth.principal import Role
 from api.auth.schemas import TokenResponse
@@ -137,7 +138,9 @@ def _router(login: _OidcLogin, *, default_role: Role) -> APIRouter:
         summary="Sign in through the identity provider (open in a browser)",
         responses=unreachable,
     )
-    async def oidc_login(request: Request) -> RedirectResponse:
+    async def oidc_login(request: Request, web: bool = False) -> RedirectResponse:
+        # ?web=1: the web app's button; the callback then sets its cookies and sends the browser back.
+        request.session["lore_web"] = web
         return await login.redirect(request)
 
     @router.get(
@@ -152,7 +155,7 @@ def _router(login: _OidcLogin, *, default_role: Role) -> APIRouter:
     )
     async def oidc_callback(
         request: Request, resources: ResourcesDep, codec: TokenCodecDep, response: Response
-    ) -> TokenResponse:
+    ) -> TokenResponse | RedirectResponse:
         claims = await login.verified_claims(request)
         preferred = claims.get("preferred_username")
         async with resources.sessions() as session:
@@ -164,6 +167,11 @@ def _router(login: _OidcLogin, *, default_role: Role) -> APIRouter:
                 default_role=default_role,
             )
             pair = await service.login(session, codec=codec, user=user)
+        if request.session.pop("lore_web", False):
+            # The web app: its refresh token in the HttpOnly cookie, never in the page or the URL.
+            back = RedirectResponse("/", status_code=303)
+            set_session_cookies(request, back, pair, max_age=resources.settings.auth.refresh_token_ttl_s)
+            return back
         # Credentials must not be cached (RFC 6749, section 5.1), as on /v1/auth/token.
         response.headers["Cache-Control"] = "no-store"
         return TokenResponse.from_domain(pair)

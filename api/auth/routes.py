@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.auth import service
+from api.auth import browser, service
 from api.auth.cache import CredentialCache, forget_credentials
 from api.auth.dependencies import AdminPrincipal, CredentialCacheDep, CurrentPrincipal, TokenCodecDep
 from api.auth.schemas import (
@@ -265,3 +265,4 @@ def install_auth(app: FastAPI, settings: Settings) -> None:
     token_codec(settings)
     app.state.credentials = CredentialCache(settings.auth.credential_cache_s)
     app.include_router(router)
+    app.include_router(browser.router)

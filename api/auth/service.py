@@ -268,6 +268,35 @@ async def principal_for_access_token(session: AsyncSession, *, codec: TokenCodec
     )
 
 
+async def principal_for_ticket(
+    session: AsyncSession, *, codec: TokenCodec, ticket: str, path: str
+) -> Principal:
+    """The caller behind a ticket for ``path`` whose session is still open (docs/auth.md, Tickets)."""
+    claims = codec.verify(ticket, kind="ticket")
+    if claims.path != path:
+        raise AuthenticationError("the ticket is for another URL")
+    auth_session, user = await _open_session(session, claims)
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=_role(user.role),
+        via="token",
+        credential_id=auth_session.id,
+    )
+
+
+def issue_ticket(codec: TokenCodec, principal: Principal, path: str) -> str:
+    """A ticket opening ``path`` for a minute, as the caller (whose session it stays bound to)."""
+    return codec.issue(
+        "ticket",
+        user_id=principal.user_id,
+        session_id=principal.credential_id,
+        role=principal.role,
+        token_id=_new_id(),
+        path=path,
+    )
+
+
 async def _open_session(session: AsyncSession, claims: TokenClaims) -> tuple[AuthSessionRow, UserRow]:
     """The token's auth session and user, in one indexed read; refused when revoked or disabled."""
     found = (

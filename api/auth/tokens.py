@@ -32,7 +32,9 @@ from api.auth.principal import ROLES, Role
 from core.errors import AuthenticationError, ConfigurationError
 from core.settings import Settings
 
-TokenKind = Literal["access", "refresh"]
+TokenKind = Literal["access", "refresh", "ticket"]
+# A ticket opens one URL of the session's for a minute: a frame or a download, which sends no header.
+TICKET_TTL_S = 60
 ALGORITHM = "HS256"
 # Tolerated clock difference between the API replicas that sign and verify.
 LEEWAY_S = 30
@@ -48,6 +50,7 @@ class TokenClaims:
     token_id: str
     kind: TokenKind
     expires_at: int
+    path: str | None = None  # a ticket's: the one path it opens
 
 
 class TokenCodec:
@@ -74,7 +77,11 @@ class TokenCodec:
             [OctKey.import_key(secret, {"kid": kid, "alg": ALGORITHM}) for kid, secret in keys.items()]
         )
         self.issuer = issuer
-        self.ttl_s: dict[TokenKind, int] = {"access": access_ttl_s, "refresh": refresh_ttl_s}
+        self.ttl_s: dict[TokenKind, int] = {
+            "access": access_ttl_s,
+            "refresh": refresh_ttl_s,
+            "ticket": TICKET_TTL_S,
+        }
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenCodec:
@@ -93,8 +100,17 @@ class TokenCodec:
             refresh_ttl_s=auth.refresh_token_ttl_s,
         )
 
-    def issue(self, kind: TokenKind, *, user_id: str, session_id: str, role: Role, token_id: str) -> str:
-        """A signed token of ``kind`` for a user's auth session."""
+    def issue(
+        self,
+        kind: TokenKind,
+        *,
+        user_id: str,
+        session_id: str,
+        role: Role,
+        token_id: str,
+        path: str | None = None,
+    ) -> str:
+        """A signed token of ``kind`` for a user's auth session (a ticket: for ``path`` only)."""
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -106,6 +122,8 @@ class TokenCodec:
             "sid": session_id,
             "role": role,
         }
+        if path is not None:
+            claims["path"] = path
         header = {"alg": ALGORITHM, "kid": self.signing_kid}
         return jwt.encode(header, claims, self._keys, algorithms=[ALGORITHM])
 
@@ -145,6 +163,7 @@ class TokenCodec:
             token_id=claims["jti"],
             kind=kind,
             expires_at=int(claims["exp"]),
+            path=str(claims["path"]) if "path" in claims else None,
         )
 
     def _verification_keys(self, token: GuestProtocol) -> KeySet:
@@ -177,7 +196,7 @@ def _claim_message(claim: str, kind: TokenKind) -> str:
     if claim == "iss":
         return "the token was issued by someone else"
     if claim == "typ":
-        return f"expected {'an access' if kind == 'access' else 'a refresh'} token"
+        return f"expected {'an access' if kind == 'access' else 'a ' + kind} token"
     return f"the token's {claim!r} claim is invalid"
 
 

@@ -37,7 +37,7 @@ from api.dependencies import (
 from api.ops.metrics import Metrics
 from core.components.ratelimit import Decision, OnBackendError, RateLimiter
 from core.errors import RateLimitedError
-from core.settings import RateLimitSettings
+from core.settings import RateLimitSettings, Settings
 
 RouteClass = Literal["query", "ingest", "admin", "eval"]
 LimitClass = RouteClass | Literal["websocket", "login"]
@@ -192,22 +192,23 @@ async def _login_limit(
 
 
 async def _password_login_limit(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    connection: HTTPConnection,
-    limiter: RateLimiterDep,
-    metrics: MetricsDep,
-    settings: SettingsDep,
-    response: Response,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], connection: HTTPConnection, response: Response
 ) -> None:
-    """Spend one token of the client address's login bucket and one of the username's, or raise 429."""
+    await spend_password_login(connection, response, username=form.username)
+
+
+async def spend_password_login(connection: HTTPConnection, response: Response, *, username: str) -> None:
+    """Spend one token of the client address's login bucket and one of the username's, or raise 429
+    (the password logins' limit, for a route whose body is not the OAuth2 form)."""
+    settings: Settings = connection.app.state.settings
     if not settings.rate_limit.enabled:
         return
-    limits = settings.rate_limit
+    limits, limiter, metrics = settings.rate_limit, get_rate_limiter(connection), get_metrics(connection)
     by_address = await _spend(
         limiter, limits, metrics, limit_class="login", rate_key=f"ip:{_client_address(connection)}"
     )
     # Hashed: the key's length and characters are then Lore's, whatever a caller types.
-    user = hashlib.sha256(form.username.encode()).hexdigest()[:32]
+    user = hashlib.sha256(username.encode()).hexdigest()[:32]
     by_user = await _spend(limiter, limits, metrics, limit_class="login", rate_key=f"user:{user}")
     response.headers.update(rate_limit_headers(min(by_address, by_user, key=lambda d: d.remaining)))
 
