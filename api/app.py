@@ -25,6 +25,7 @@ from api.openai_compat import routes as openai_routes
 from api.ops.install import closing_ops, install_ops
 from api.ops.readiness import Readiness, check_readiness
 from api.routes import documents, health, jobs, query, search, ws
+from api.web import install_web
 from core.errors import LoreError
 from core.resources import open_resources
 from core.settings import Settings, get_settings
@@ -98,4 +99,5 @@ def create_app(
     app.include_router(openai_routes.router)
     app.include_router(batch_routes.router)
     install_mcp(app)
+    install_web(app)
     return app

@@ -30,3 +30,9 @@ class BackgroundWork:
         """Wait for pending work (e.g. message saves) before the resources close."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
+    async def settle(self, name: str, timeout_s: float = 5.0) -> None:
+        """Wait (up to ``timeout_s``) for the pending tasks spawned under ``name``."""
+        pending = {task for task in self._tasks if task.get_name() == name}
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)

@@ -7,6 +7,7 @@ partial when the client left, or error) without delaying the stream.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,6 +49,8 @@ async def save_exchange(
     model: str | None,
     timings: dict[str, float],
     status: str,
+    answer_id: str | None = None,
+    verdict: dict[str, Any] | None = None,
 ) -> None:
     async with resources.sessions() as session:
         await conversations.record_exchange(
@@ -59,8 +62,19 @@ async def save_exchange(
             model=model,
             timings=timings,
             status=status,
+            answer_id=answer_id,
+            verdict=verdict,
         )
         await session.commit()
+
+
+def answer_verdict(answer: Answer) -> dict[str, Any]:
+    """What a conversation keeps of an answer's verification: refusal, kind, removed sentences."""
+    return {
+        "refused": answer.refused,
+        "answer_kind": answer.answer_kind,
+        "unsupported_sentences": [asdict(u) for u in answer.unsupported_sentences],
+    }
 
 
 def done_payload(answer: Answer) -> dict[str, Any]:
@@ -93,6 +107,8 @@ class Exchange:
     ask: Ask | None = None
     resources: Resources | None = None
     moderated: bool = False
+    # The answer's message ID, told to the client in `done` before the (background) save.
+    message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def record(self, event: StreamEvent) -> tuple[str, object]:
         """The event's name and JSON payload, noting what the saved exchange needs."""
@@ -118,7 +134,10 @@ class Exchange:
         record_answer_metrics(
             self.metrics, cached=result.cached, usage=result.usage, cache_kind=result.cache_kind
         )
-        return "done", done_payload(result)
+        payload = done_payload(result)
+        if self.conversation_id is not None:
+            payload["message_id"] = self.message_id
+        return "done", payload
 
     def failed(self) -> None:
         self.status = "error"
@@ -141,6 +160,8 @@ class Exchange:
                 model=self.done.answer.model if self.done else None,
                 timings=self.done.answer.timings if self.done else {},
                 status=self.status,
+                answer_id=self.message_id,
+                verdict=answer_verdict(self.done.answer) if self.done else None,
             ),
             name="save-exchange",
         )

@@ -73,6 +73,13 @@ class SearchRequest(BaseModel):
     )
     k: int = Field(ge=1, le=50, strict=True, description="Chunks to return.")
     filters: SearchFilters | None = Field(default=None, description="Limit the results to these documents.")
+    explain: bool = Field(
+        default=False,
+        description=(
+            "Also give each result's score and rank by the dense and the sparse signal alone "
+            "(`scores`), to see why a passage ranks where it does. Costs a store query per signal."
+        ),
+    )
 
 
 class LocationPublic(BaseModel):
@@ -143,8 +150,21 @@ class PassagePublic(BaseModel):
     )
 
 
+class SignalScoresPublic(BaseModel):
+    """A result's scores by each signal: null where it is not among that signal's candidates."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    hybrid: float = Field(description="The score it was ranked by (fused, or the reranker's).")
+    dense: float | None = Field(description="Cosine similarity of the embeddings.")
+    dense_rank: int | None = Field(description="Its rank by the dense signal alone, from 1.")
+    sparse: float | None = Field(description="The sparse (keyword) score.")
+    sparse_rank: int | None = Field(description="Its rank by the sparse signal alone, from 1.")
+
+
 class SearchResultPublic(PassagePublic):
     score: float = Field(description="Relevance in the retrieval mode's scale (higher is better).")
+    scores: SignalScoresPublic | None = Field(default=None, description="With explain: per-signal scores.")
 
     @classmethod
     def from_domain(cls, hit: SearchHit) -> SearchResultPublic:
@@ -168,6 +188,9 @@ class SearchResponse(BaseModel):
 
 class CitationPublic(PassagePublic):
     n: int = Field(description="The source's number in the prompt, as cited in the answer ([n]).")
+    score: float | None = Field(
+        default=None, description="The passage's retrieval score, in the retrieval mode's scale."
+    )
 
     @classmethod
     def from_domain(cls, citation: Citation) -> CitationPublic:

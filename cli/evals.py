@@ -253,3 +253,57 @@ def eval_generate(
     out.print(f"{len(generated.cases)} cases written to {out_file}; {generated.skipped} replies skipped")
     for reason, count in generated.reasons.items():
         err.print(f"  skipped {count}: {reason}", highlight=False)
+
+
+feedback_app = typer.Typer(help="Readers' feedback on answers, as eval cases.", no_args_is_help=True)
+eval_app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Write NAME.yaml (the suite) and NAME.jsonl here.")],
+    rating: Annotated[str, typer.Option(help="down, up or all: which rated answers become cases.")] = "down",
+    corpus: Annotated[
+        str | None,
+        typer.Option(help="The corpus the suite runs over (default: the one most rated answers asked)."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="The suite's name and its files' stem.")] = "feedback",
+) -> None:
+    """Turn rated answers into an eval suite: `lore eval run OUT/NAME.yaml` replays them.
+
+    Each rated question is a case: the documents its answer cited are the references, the reader's
+    comment the notes; a thumbs-up answer is also the reference answer.
+    """
+    import json
+
+    import yaml
+
+    from api.conversations.service import rated_answers
+    from cli.runtime import Database, with_database
+    from evals.feedback import feedback_cases, feedback_suite, of_corpus
+
+    if rating not in ("down", "up", "all"):
+        raise typer.BadParameter("expected down, up or all", param_hint="--rating")
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise typer.BadParameter("letters, digits, - and _ only", param_hint="--name")
+
+    async def read(_: Any, database: Database) -> list[Any]:
+        async with database.sessions() as session:
+            return await rated_answers(session, rating=None if rating == "all" else rating)
+
+    rated = of_corpus(with_database(read), corpus)
+    try:
+        suite = feedback_suite(rated, corpus=corpus, name=name)
+    except LoreError as exc:
+        raise fail(exc.message) from None
+    cases = feedback_cases(rated)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases))
+    (out_dir / f"{name}.yaml").write_text(yaml.safe_dump(suite, sort_keys=False, allow_unicode=True))
+    out.print(
+        f"{len(cases)} case{'s' if len(cases) != 1 else ''} from {len(rated)} rated "
+        f"answer{'s' if len(rated) != 1 else ''} over corpus {suite['corpus']}: "
+        f"{out_dir / (name + '.yaml')} (run it: lore eval run {out_dir / (name + '.yaml')})",
+        highlight=False,
+        soft_wrap=True,
+    )

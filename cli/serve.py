@@ -67,7 +67,7 @@ def serve(
             )
         key = first_key or "$LORE_KEY"
         err.print(
-            f"Lore is ready on http://{base} (docs at /docs). Try:\n"
+            f"Lore is ready on http://{base} (API docs at /docs). From a terminal:\n"
             f"  curl -s -X POST {base}/v1/query -H 'content-type: application/json' "
             f'-H "Authorization: Bearer {key}" '
             '-d \'{"question": "How do I ingest documents?"}\'',
@@ -75,6 +75,10 @@ def serve(
             markup=False,
             highlight=False,
         )
+        # The last line: where to open the web app, and how to sign in the first time.
+        password = first_password(settings)
+        login = f" and sign in as admin with password {password}" if password else ""
+        err.print(f"Open http://{base}/{login}", soft_wrap=True, markup=False, highlight=False)
 
     from api.ops.logs import configure_logging
 
@@ -138,14 +142,41 @@ def _bootstrap_admin(settings: Settings) -> str | None:
     if created is None:
         return None
     password, key = created
+    _keep_first_password(settings, password)
     err.print(
         "First start (development): created the admin user [bold]admin[/] with\n"
         f"  password: {password}\n  API key:  {key}\n"
-        "Both are shown only now. More keys: lore keys create --user admin",
+        f"The key is shown only now; the password is kept in {settings.data_dir / _FIRST_PASSWORD}\n"
+        "(readable by you alone; delete it once noted). More keys: lore keys create --user admin",
         soft_wrap=True,
         highlight=False,
     )
     return key
+
+
+_FIRST_PASSWORD = "first-admin-password"
+
+
+def _keep_first_password(settings: Settings, password: str) -> None:
+    """Keep the first admin's password (development only) readable by its owner alone, so that every
+    `make demo` can say how to sign in; delete the file once the password is changed or noted."""
+    import os
+
+    path = settings.data_dir / _FIRST_PASSWORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+
+
+def first_password(settings: Settings) -> str | None:
+    """The first admin's password a development first start kept, while its file is there."""
+    if settings.environment != "development":
+        return None
+    try:
+        return (settings.data_dir / _FIRST_PASSWORD).read_text().strip() or None
+    except OSError:
+        return None
 
 
 async def _create_first_admin(settings: Settings, database: Database) -> tuple[str, str] | None:

@@ -191,11 +191,12 @@ class Citation:
     page: int | None
     text: str
     location: Location = field(default_factory=Location)
+    score: float | None = None  # the passage's retrieval score (None: not known, e.g. an older answer)
 
     @classmethod
     def from_hit(cls, n: int, hit: SearchHit) -> Citation:
         """Source ``n`` of a prompt, the search hit it was made from."""
-        return cls(n, hit.document_id, hit.title, hit.source, hit.page, hit.text, hit.location)
+        return cls(n, hit.document_id, hit.title, hit.source, hit.page, hit.text, hit.location, hit.score)
 
 
 @dataclass(frozen=True, slots=True)

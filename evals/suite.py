@@ -37,6 +37,7 @@ class EvalCase(BaseModel):
     )
     answerable: bool = True
     tags: list[str] = Field(default_factory=list)
+    notes: str = Field(default="", description="Why the case is here, e.g. a reader's feedback comment.")
 
     def model_post_init(self, context: Any, /) -> None:
         if not self.id:

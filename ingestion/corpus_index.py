@@ -71,10 +71,10 @@ async def corpus_index(resources: Resources, corpus: str) -> CorpusIndex:
 
 async def _first_generation(resources: Resources, corpus: CorpusRow) -> CorpusRow:
     config = IndexConfig.defaults(resources.settings)
-    collection = collection_name(corpus.name, 1)
+    collection = collection_name(corpus.index_key, 1)
     embedder = await resources.embedder_for(config.model)
     await resources.store.ensure_collection(collection, dim=embedder.dim)
-    await resources.store.set_alias(collection_alias(corpus.name), collection)
+    await resources.store.set_alias(collection_alias(corpus.index_key), collection)
     async with resources.sessions() as session:
         claimed = await session.execute(
             update(CorpusRow)

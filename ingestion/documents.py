@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db.models import CorpusRow, DocumentBlocksRow, DocumentFileRow, DocumentRow
@@ -120,19 +120,54 @@ def describe_document(row: DocumentRow, corpus: str) -> dict[str, Any]:
     }
 
 
-async def list_documents(sessions: async_sessionmaker[AsyncSession], *, corpus: str) -> list[dict[str, Any]]:
+async def list_documents(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    corpus: str | None = None,
+    corpus_id: str | None = None,
+    contains: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """A corpus's documents (named, or by ID) by source; ``contains``: only those whose title or
+    source holds it (any case); ``limit`` and ``offset`` page them."""
+    _, page = await page_documents(
+        sessions, corpus=corpus, corpus_id=corpus_id, contains=contains, limit=limit, offset=offset
+    )
+    return page
+
+
+async def page_documents(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    corpus: str | None = None,
+    corpus_id: str | None = None,
+    contains: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[int, list[dict[str, Any]]]:
+    """:func:`list_documents`, with how many match in all: (total, page)."""
     async with sessions() as session:
-        corpus_row = (
-            await session.execute(select(CorpusRow).where(CorpusRow.name == corpus))
-        ).scalar_one_or_none()
+        found = select(CorpusRow)
+        found = found.where(CorpusRow.id == corpus_id) if corpus_id else found.where(CorpusRow.name == corpus)
+        corpus_row = (await session.execute(found)).scalar_one_or_none()
         if corpus_row is None:
-            raise NotFoundError(f"no corpus named {corpus!r}")
-        rows = (
-            await session.execute(
-                select(DocumentRow).where(DocumentRow.corpus_id == corpus_row.id).order_by(DocumentRow.source)
+            raise NotFoundError(f"no corpus {corpus_id or corpus!r}")
+        where = [DocumentRow.corpus_id == corpus_row.id]
+        if contains:
+            pattern = "%" + contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                or_(
+                    DocumentRow.title.ilike(pattern, escape="\\"),
+                    DocumentRow.source.ilike(pattern, escape="\\"),
+                )
             )
-        ).scalars()
-        return [describe_document(r, corpus) for r in rows]
+        total = int(await session.scalar(select(func.count()).select_from(DocumentRow).where(*where)) or 0)
+        query = select(DocumentRow).where(*where).order_by(DocumentRow.source).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = (await session.execute(query)).scalars()
+        return total, [describe_document(r, corpus_row.name) for r in rows]
 
 
 async def get_document(sessions: async_sessionmaker[AsyncSession], document_id: str) -> dict[str, Any]:

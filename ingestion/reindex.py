@@ -107,7 +107,7 @@ async def reindex_corpus(
         raise InvalidInputError("chunk tokens must be at least 8 and the overlap at least 0")
     # The model loads before any job exists: a model that cannot load changes nothing.
     embedder = await resources.embedder_for(config.model)
-    new = CorpusIndex(row, collection_name(corpus, row.generation + 1), config, embedder)
+    new = CorpusIndex(row, collection_name(row.index_key, row.generation + 1), config, embedder)
     params: dict[str, object] = {
         "model": model,
         "chunk_tokens": chunk_tokens,
@@ -129,7 +129,7 @@ async def reindex_corpus(
         progress.start(len(documents))
     try:
         # What a killed attempt built is dropped first; the serving generation never is.
-        for leftover in corpus_collections(await resources.store.collections(), corpus):
+        for leftover in corpus_collections(await resources.store.collections(), row.index_key):
             if leftover != row.collection:
                 await resources.store.drop_collection(leftover)
         await resources.store.ensure_collection(new.collection, dim=embedder.dim)
@@ -306,7 +306,7 @@ async def _switch(
     resources: Resources, corpus: CorpusRow, new: CorpusIndex, built: _Built, *, job_id: str
 ) -> None:
     """Point the corpus at the new generation in one transaction, if nothing changed it meanwhile."""
-    alias = collection_alias(corpus.name)
+    alias = collection_alias(corpus.index_key)
     async with resources.sessions() as session:
         running = await jobs.running_job(session, corpus_id=corpus.id, besides=job_id)
         if running is not None:

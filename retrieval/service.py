@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from core.components.llm import Message
 from core.db.models import CorpusRow
 from core.errors import InvalidInputError, NotFoundError, OverloadedError
 from core.resources import Resources
-from core.types import Answer, AnswerKind, Citation, SearchFilter, SearchHit
+from core.types import Answer, AnswerKind, Citation, SearchFilter, SearchHit, SparseVector
 from retrieval import answer_cache
 from retrieval.answer_types import expected_type, holds
 from retrieval.corpus_terms import never_mentioned_text, unmentioned
@@ -193,10 +193,15 @@ async def search_targets(
     embedded: Mapping[str, list[float]] | None = None,
     filter: SearchFilter | None = None,
     verdicts: dict[str, str] | None = None,
+    explain: dict[str, SignalScores] | None = None,
 ) -> list[SearchHit]:
     """:func:`search` over corpora already resolved: the caller registered the search with
     ``resources.searches`` before it read their pointers (``targets``), and holds it until this returns.
+
+    With ``explain``, each result's scores and ranks by the dense and the sparse signal alone are
+    put in it by chunk ID (one more store query per signal and collection).
     """
+    targets = list(targets)
     settings = resources.settings.retrieval
     mode = settings.mode
     weights = (settings.dense_weight, settings.sparse_weight)
@@ -234,6 +239,15 @@ async def search_targets(
         )
     )
     timings["search_ms"] = _ms(start)
+    # Chunks carry the corpus name they were indexed under: a renamed corpus's hits say its name now.
+    names = {t.collection: t.corpus for t in targets if t.collection}
+    rankings = [
+        [
+            hit if hit.corpus == names[collection] else replace(hit, corpus=names[collection])
+            for hit in ranking
+        ]
+        for collection, ranking in zip(serving, rankings, strict=True)
+    ]
     merged = merge_hits(rankings, candidates)
     if reranker is not None and merged:
         start = time.perf_counter()
@@ -247,7 +261,68 @@ async def search_targets(
         timings["rerank_ms"] = _ms(start)
         if verdicts is not None:
             verdicts["reranker"] = verdict
-    return diversify(merged, k=k, max_per_document=settings.max_chunks_per_document)
+    results = diversify(merged, k=k, max_per_document=settings.max_chunks_per_document)
+    if explain is not None and results:
+        explain.update(
+            await _signal_scores(
+                resources, serving, dense=dense, sparse=sparse, k=candidates, filter=filter, hits=results
+            )
+        )
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class SignalScores:
+    """A result's score and rank (from 1) by one signal alone; None: not among its candidates."""
+
+    dense: float | None
+    dense_rank: int | None
+    sparse: float | None
+    sparse_rank: int | None
+
+
+async def _signal_scores(
+    resources: Resources,
+    serving: Mapping[str, str],
+    *,
+    dense: Mapping[str, list[float]],
+    sparse: SparseVector | None,
+    k: int,
+    filter: SearchFilter | None,
+    hits: Sequence[SearchHit],
+) -> dict[str, SignalScores]:
+    """Each hit's place in the dense-only and the sparse-only rankings of the same collections."""
+
+    async def ranking(signal: str) -> dict[str, tuple[float, int]]:
+        if (signal == "dense" and not dense) or (signal == "sparse" and sparse is None):
+            return {}
+        lists = await asyncio.gather(
+            *(
+                resources.store.search(
+                    collection,
+                    dense=dense.get(model) if signal == "dense" else None,
+                    sparse=sparse if signal == "sparse" else None,
+                    k=k,
+                    filter=filter,
+                )
+                for collection, model in serving.items()
+                if signal == "sparse" or model in dense
+            )
+        )
+        merged = merge_hits(lists, k)
+        return {hit.chunk_id: (hit.score, rank) for rank, hit in enumerate(merged, start=1)}
+
+    by_dense, by_sparse = await asyncio.gather(ranking("dense"), ranking("sparse"))
+    out = {}
+    for hit in hits:
+        d, s = by_dense.get(hit.chunk_id), by_sparse.get(hit.chunk_id)
+        out[hit.chunk_id] = SignalScores(
+            dense=d[0] if d else None,
+            dense_rank=d[1] if d else None,
+            sparse=s[0] if s else None,
+            sparse_rank=s[1] if s else None,
+        )
+    return out
 
 
 async def find(
@@ -260,6 +335,7 @@ async def find(
     filter: SearchFilter | None = None,
     timings: dict[str, float] | None = None,
     verdicts: dict[str, str] | None = None,
+    explain: dict[str, SignalScores] | None = None,
 ) -> list[SearchHit]:
     """The ``k`` best chunks for ``query``, without an answer: checked and scoped as a question is.
 
@@ -291,6 +367,7 @@ async def find(
                 embedded=embedded,
                 filter=filter,
                 verdicts=verdicts,
+                explain=explain,
             )
     finally:
         if vector is not None and not vector.done():

@@ -12,8 +12,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.components.llm import Message
-from core.db.models import ConversationRow, CorpusRow, MessageRow, utcnow
-from core.errors import NotFoundError
+from core.db.models import ConversationRow, CorpusRow, MessageRow, UserRow, utcnow
+from core.errors import InvalidInputError, NotFoundError
+from evals.feedback import RatedAnswer
 
 HISTORY_TURNS = 8
 
@@ -95,8 +96,14 @@ async def record_exchange(
     model: str | None,
     timings: dict[str, float],
     status: str = "complete",
+    answer_id: str | None = None,
+    verdict: dict[str, Any] | None = None,
 ) -> None:
-    """Store a question and its answer (``status`` partial when the client left mid-stream)."""
+    """Store a question and its answer (``status`` partial when the client left mid-stream).
+
+    ``answer_id`` is the answer message's ID when the client was told it already (the stream's
+    ``done`` event); ``verdict`` says whether it is a refusal and which sentences were removed.
+    """
     asked = utcnow()
     session.add(
         MessageRow(
@@ -109,7 +116,7 @@ async def record_exchange(
     )
     session.add(
         MessageRow(
-            id=str(uuid.uuid4()),
+            id=answer_id or str(uuid.uuid4()),
             conversation_id=conversation_id,
             role="assistant",
             content=answer,
@@ -117,6 +124,7 @@ async def record_exchange(
             model=model,
             timings=timings,
             status=status,
+            verdict=verdict,
             # strictly after the question, so ordering by time keeps question before answer
             created_at=asked + timedelta(microseconds=1),
         )
@@ -126,3 +134,99 @@ async def record_exchange(
         conversation.updated_at = utcnow()
         if not conversation.title:
             conversation.title = question.strip()[:200]
+
+
+async def rename(session: AsyncSession, *, user_id: str, conversation_id: str, title: str) -> ConversationRow:
+    """Give an owned conversation a new title (stripped; at most 200 characters)."""
+    row = await get_owned(session, user_id=user_id, conversation_id=conversation_id)
+    title = title.strip()[:200]
+    if not title:
+        raise InvalidInputError("the title is empty")
+    row.title = title
+    await session.flush()
+    return row
+
+
+async def owned_answer(
+    session: AsyncSession, *, user_id: str, conversation_id: str, message_id: str
+) -> MessageRow:
+    """An answer (assistant message) of an owned conversation; NotFoundError otherwise."""
+    row = await get_owned(session, user_id=user_id, conversation_id=conversation_id)
+    message = await session.get(MessageRow, message_id)
+    if message is None or message.conversation_id != row.id or message.role != "assistant":
+        raise NotFoundError(f"no answer {message_id!r} in conversation {conversation_id!r}")
+    return message
+
+
+async def give_feedback(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: str,
+    message_id: str,
+    rating: str,
+    comment: str | None,
+) -> MessageRow:
+    """Record the owner's thumbs up or down (and comment) on an answer; a second one replaces it."""
+    message = await owned_answer(
+        session, user_id=user_id, conversation_id=conversation_id, message_id=message_id
+    )
+    message.feedback_rating = rating
+    message.feedback_comment = (comment or "").strip() or None
+    message.feedback_by = user_id
+    message.feedback_at = utcnow()
+    await session.flush()
+    return message
+
+
+async def clear_feedback(
+    session: AsyncSession, *, user_id: str, conversation_id: str, message_id: str
+) -> None:
+    message = await owned_answer(
+        session, user_id=user_id, conversation_id=conversation_id, message_id=message_id
+    )
+    message.feedback_rating = message.feedback_comment = message.feedback_by = None
+    message.feedback_at = None
+
+
+async def rated_answers(
+    session: AsyncSession, *, rating: str | None = None, limit: int = 1000
+) -> list[RatedAnswer]:
+    """Answers readers rated (``rating``: up or down only), newest rating first, with their questions."""
+    query = (
+        select(MessageRow, ConversationRow, UserRow.username)
+        .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
+        .join(UserRow, UserRow.id == ConversationRow.user_id)
+        .where(MessageRow.feedback_rating.is_not(None))
+        .order_by(MessageRow.feedback_at.desc())
+        .limit(limit)
+    )
+    if rating is not None:
+        query = query.where(MessageRow.feedback_rating == rating)
+    out = []
+    for answer, conversation, username in (await session.execute(query)).all():
+        asked = await session.scalar(
+            select(MessageRow.content)
+            .where(
+                MessageRow.conversation_id == answer.conversation_id,
+                MessageRow.role == "user",
+                MessageRow.created_at < answer.created_at,
+            )
+            .order_by(MessageRow.created_at.desc())
+            .limit(1)
+        )
+        out.append(
+            RatedAnswer(
+                message_id=answer.id,
+                conversation_id=conversation.id,
+                corpus=conversation.corpus,
+                question=asked or "",
+                answer=answer.content,
+                rating=str(answer.feedback_rating),
+                comment=answer.feedback_comment,
+                username=username,
+                created_at=answer.feedback_at or answer.created_at,
+                citations=tuple(answer.citations or ()),
+            )
+        )
+    return out

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
+from sqlalchemy import func, select
 from starlette.requests import ClientDisconnect
 
 from api.auth.cache import forget_credentials
@@ -16,6 +17,7 @@ from api.corpora import service
 from api.corpora.schemas import (
     CorpusCreate,
     CorpusPublic,
+    CorpusUpdate,
     CrawlRequest,
     JobAccepted,
     JobLinks,
@@ -29,6 +31,7 @@ from api.job_runner import JobRunner, JobRunnerDep
 from api.ops.ratelimit import AdminRateLimit, IngestRateLimit, QueryRateLimit
 from api.schemas import ErrorResponse
 from core import ids
+from core.db.models import DocumentRow
 from core.errors import ConfigurationError, ConflictError, InvalidInputError, NotFoundError
 from core.resources import Resources
 from ingestion import jobs
@@ -97,6 +100,46 @@ async def list_corpora(
         CorpusPublic(id=r.id, name=r.name, version=r.version, documents=n, created_at=r.created_at)
         for r, n in rows
     ]
+
+
+@router.patch(
+    "/{corpus_id}",
+    dependencies=[AdminRateLimit],
+    response_model=CorpusPublic,
+    responses={
+        404: {"model": ErrorResponse, "description": "No such corpus"},
+        409: {"model": ErrorResponse, "description": "The name is taken"},
+    },
+    summary="Rename a corpus (nothing is re-indexed; grants, conversations and eval runs follow it)",
+)
+async def rename_corpus(
+    corpus_id: str,
+    body: CorpusUpdate,
+    _: AdminPrincipal,
+    resources: ResourcesDep,
+    credentials: CredentialCacheDep,
+) -> CorpusPublic:
+    async with resources.sessions() as session:
+        # A running job writes chunks and rows under the name it was started with.
+        running = await jobs.running_job(session, corpus_id=corpus_id)
+        if running is not None:
+            raise ConflictError(
+                f"a {running.kind} job ({running.id}) is running on the corpus: rename it after"
+            )
+        row = await service.rename(session, corpus_id=corpus_id, name=body.name)
+        await session.commit()
+        documents = await session.scalar(
+            select(func.count()).select_from(DocumentRow).where(DocumentRow.corpus_id == row.id)
+        )
+    # Read scopes are cached by corpus name.
+    forget_credentials(credentials)
+    return CorpusPublic(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        documents=int(documents or 0),
+        created_at=row.created_at,
+    )
 
 
 @router.delete(

@@ -26,6 +26,10 @@ class CorpusCreate(BaseModel):
     name: CorpusName = Field(description="Unique name, used by queries and ingestion.")
 
 
+class CorpusUpdate(BaseModel):
+    name: CorpusName = Field(description="The corpus's new name.")
+
+
 class CorpusPublic(BaseModel):
     id: str
     name: str

@@ -7,7 +7,7 @@ import shutil
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.cache import CredentialCache
@@ -15,7 +15,7 @@ from api.auth.principal import Principal
 from api.auth.service import granted_corpora
 from api.corpora.uploads import upload_dir
 from core import ids
-from core.db.models import CorpusRow, DocumentRow
+from core.db.models import BatchLineRow, ConversationRow, CorpusRow, DocumentRow, EvalRunRow
 from core.errors import ConflictError, NotFoundError
 from core.indexing import corpus_collections
 from core.resources import Resources
@@ -77,13 +77,38 @@ async def delete(resources: Resources, *, corpus_id: str) -> None:
         row = await session.get(CorpusRow, corpus_id)
         if row is None:
             raise NotFoundError(f"no corpus {corpus_id!r}")
-        for collection in corpus_collections(await resources.store.collections(), row.name):
+        for collection in corpus_collections(await resources.store.collections(), row.index_key):
             await resources.store.drop_collection(collection)
         await session.delete(row)
         await session.commit()
     await asyncio.to_thread(
         shutil.rmtree, upload_dir(resources.settings.data_dir, corpus_id), ignore_errors=True
     )
+
+
+async def rename(session: AsyncSession, *, corpus_id: str, name: str) -> CorpusRow:
+    """Give a corpus a new name: queries, grants, conversations and eval runs follow it.
+
+    Its collections keep the name they were made under (``collection_key``), so nothing is
+    re-indexed; its version moves on, so answers cached under the old name are not served.
+    """
+    ids.check_corpus_name(name)
+    row = await session.get(CorpusRow, corpus_id)
+    if row is None:
+        raise NotFoundError(f"no corpus {corpus_id!r}")
+    if row.name == name:
+        return row
+    taken = await session.scalar(select(CorpusRow.id).where(CorpusRow.name == name))
+    if taken is not None:
+        raise ConflictError(f"a corpus named {name!r} already exists")
+    old = row.name
+    row.collection_key = row.index_key
+    row.name = name
+    row.version += 1
+    for table in (ConversationRow, EvalRunRow, BatchLineRow):
+        await session.execute(update(table).where(table.corpus == old).values(corpus=name))
+    await session.flush()
+    return row
 
 
 async def get(resources: Resources, *, corpus_id: str) -> CorpusRow:

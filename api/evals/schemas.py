@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from core.db.models import EvalRunRow
+from evals.feedback import RatedAnswer
 
 
 class EvalRunCreate(BaseModel):
@@ -57,3 +59,34 @@ class EvalRunDetail(EvalRunPublic):
     @classmethod
     def from_row(cls, row: EvalRunRow) -> EvalRunDetail:
         return cls.model_validate(row, from_attributes=True)
+
+
+class ShippedSuite(BaseModel):
+    name: str = Field(description='Start it with POST /v1/evals/runs {"shipped": name}.')
+    description: str
+    corpus: str | None
+    mode: str
+
+
+class FeedbackItem(BaseModel):
+    message_id: str
+    conversation_id: str
+    corpus: str | None
+    question: str
+    answer: str
+    rating: str
+    comment: str | None
+    username: str
+    created_at: datetime
+    citations: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, rated: RatedAnswer) -> FeedbackItem:
+        return cls(**{**dataclasses.asdict(rated), "citations": list(rated.citations)})
+
+
+class FeedbackExport(BaseModel):
+    """The body POST /v1/evals/runs takes: the suite and its cases."""
+
+    suite: dict[str, Any]
+    cases: list[dict[str, Any]]

@@ -280,3 +280,38 @@ def report_path(row: EvalRunRow) -> Path:
     if not path.is_file():
         raise NotFoundError(f"eval run {row.id} has no report yet (state {row.state})")
     return path
+
+
+def shipped_suites() -> list[dict[str, Any]]:
+    """The suites shipped with Lore: name, description and corpus of each (their datasets unread)."""
+    out = []
+    for path in sorted(SHIPPED.glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue
+        out.append(
+            {
+                "name": path.stem,
+                "description": str(raw.get("description", "")).strip(),
+                "corpus": raw.get("corpus"),
+                "mode": raw.get("mode", "answer"),
+            }
+        )
+    return out
+
+
+async def compare_runs(
+    session: AsyncSession, run_a: str, run_b: str, *, scope: frozenset[str] | None
+) -> dict[str, Any]:
+    """Run B against run A (both finished, both visible to the caller), regressed questions first."""
+    from evals.compare import compare
+
+    rows = [await get_run(session, ref, scope=scope) for ref in (run_a, run_b)]
+    results = []
+    for row in rows:
+        path = Path(row.run_dir) / evals.RESULTS_FILE
+        if not path.is_file():
+            raise InvalidInputError(f"eval run {row.id} has no results yet (state {row.state})")
+        results.append(evals.load_run(path))
+    return compare(results[0], results[1], base_name=rows[0].id)

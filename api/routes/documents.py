@@ -39,6 +39,34 @@ class DocumentPublic(BaseModel):
     missing_since: datetime | None = Field(description="When a run first found it gone from its source.")
 
 
+class DocumentPage(BaseModel):
+    total: int = Field(description="Documents that match, in all pages.")
+    documents: list[DocumentPublic]
+
+
+@router.get(
+    "",
+    response_model=DocumentPage,
+    responses={404: {"model": ErrorResponse, "description": "No such corpus"}},
+    dependencies=[AdminRateLimit],
+    summary="A corpus's documents, by source, a page at a time",
+)
+async def list_documents(
+    _: AdminPrincipal,
+    resources: ResourcesDep,
+    corpus_id: Annotated[str, Query(description="The corpus (its ID, as GET /v1/corpora gives).")],
+    q: Annotated[
+        str | None, Query(max_length=500, description="Only titles or sources holding this.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DocumentPage:
+    total, page = await documents.page_documents(
+        resources.sessions, corpus_id=corpus_id, contains=q, limit=limit, offset=offset
+    )
+    return DocumentPage(total=total, documents=[DocumentPublic(**d) for d in page])
+
+
 @router.get(
     "/{document_id}", response_model=DocumentPublic, responses=_NOT_FOUND, dependencies=[AdminRateLimit]
 )

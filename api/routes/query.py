@@ -22,7 +22,7 @@ from api.conversations import service as conversations
 from api.corpora.service import read_scope
 from api.dependencies import BackgroundDep, MetricsDep, ResourcesDep
 from api.errors import client_message, status_for
-from api.exchange import Exchange, record_answer_metrics, save_exchange
+from api.exchange import Exchange, answer_verdict, record_answer_metrics, save_exchange
 from api.ops.metrics import Metrics
 from api.ops.ratelimit import QueryRateLimit
 from api.schemas import ErrorResponse, QueryRequest, QueryResponse
@@ -89,6 +89,7 @@ async def query(
             model=response.model,
             timings=response.timings,
             status="complete",
+            verdict=answer_verdict(answer),
         )
     return response
 

@@ -14,7 +14,8 @@ from api.auth.dependencies import CredentialCacheDep, ReaderPrincipal
 from api.corpora.service import read_scope
 from api.dependencies import ResourcesDep
 from api.ops.ratelimit import QueryRateLimit
-from api.schemas import ErrorResponse, SearchRequest, SearchResponse, SearchResultPublic
+from api.schemas import ErrorResponse, SearchRequest, SearchResponse, SearchResultPublic, SignalScoresPublic
+from core.types import SearchHit
 from retrieval import service
 
 router = APIRouter(prefix="/v1", tags=["query"], dependencies=[QueryRateLimit])
@@ -35,6 +36,7 @@ async def search(
     chosen = body.filters.to_domain() if body.filters else None
     timings: dict[str, float] = {}
     verdicts: dict[str, str] = {}
+    explained: dict[str, service.SignalScores] | None = {} if body.explain else None
     start = time.perf_counter()
     hits = await service.find(
         resources,
@@ -45,8 +47,23 @@ async def search(
         filter=chosen,
         timings=timings,
         verdicts=verdicts,
+        explain=explained,
     )
     timings["total_ms"] = round((time.perf_counter() - start) * 1000, 2)
     return SearchResponse(
-        results=[SearchResultPublic.from_domain(hit) for hit in hits], timings=timings, verdicts=verdicts
+        results=[_result(hit, explained) for hit in hits], timings=timings, verdicts=verdicts
     )
+
+
+def _result(hit: SearchHit, explained: dict[str, service.SignalScores] | None) -> SearchResultPublic:
+    result = SearchResultPublic.from_domain(hit)
+    signals = explained.get(hit.chunk_id) if explained is not None else None
+    if signals is not None:
+        result.scores = SignalScoresPublic(
+            hybrid=hit.score,
+            dense=signals.dense,
+            dense_rank=signals.dense_rank,
+            sparse=signals.sparse,
+            sparse_rank=signals.sparse_rank,
+        )
+    return result

@@ -67,6 +67,13 @@ class CorpusRow(Base):
     chunk_overlap_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The name its collections are named after: its first name, kept when it is renamed.
+    collection_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    @property
+    def index_key(self) -> str:
+        """What its collections and alias are named from (core.indexing): its name until a rename."""
+        return self.collection_key or self.name
 
 
 class DocumentRow(Base):
@@ -265,6 +272,13 @@ class MessageRow(Base):
     # complete | partial (the client left mid-stream) | error
     status: Mapped[str] = mapped_column(String(20), default="complete")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An answer's verdicts: refused, answer_kind and the sentences verification removed (with reasons).
+    verdict: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    # A reader's feedback on an answer: up | down, with an optional comment (evals turn it into cases).
+    feedback_rating: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)
+    feedback_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    feedback_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class EvalRunRow(Base):

@@ -122,7 +122,7 @@ async def test_a_completion_carries_its_citations_in_the_content_and_the_extensi
     extension = choice.message.model_extra["lore"]  # type: ignore[index]
     assert extension["refused"] is False and extension["unsupported_sentences"] == []
     [citation] = extension["citations"]
-    assert set(citation) == {"n", "document_id", "title", "source", "page", "text", "location"}
+    assert set(citation) == {"n", "document_id", "title", "source", "page", "text", "location", "score"}
     assert (citation["n"], citation["source"]) == (1, source)
     usage = completion.usage
     assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0

@@ -47,7 +47,7 @@ async def test_query_returns_answer_with_citations_and_timings(client: httpx.Asy
     assert body["answer"].strip()
     assert body["citations"], body
     citation = body["citations"][0]
-    assert set(citation) == {"n", "document_id", "title", "source", "page", "text", "location"}
+    assert set(citation) == {"n", "document_id", "title", "source", "page", "text", "location", "score"}
     assert Path(citation["source"]).name == "widgets.md"
     assert body["timings"]["total_ms"] > 0
     assert body["refused"] is False

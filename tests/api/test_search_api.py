@@ -36,7 +36,7 @@ async def test_search_returns_the_best_chunks_first(client: httpx.AsyncClient) -
     results = response.json()["results"]
     assert len(results) == 2
     best = results[0]
-    assert set(best) == {"score", "document_id", "title", "source", "page", "text", "location"}
+    assert set(best) == {"score", "document_id", "title", "source", "page", "text", "location", "scores"}
     assert "blue" in best["text"] and best["title"] == "Widgets" and best["page"] is None
     assert best["score"] >= results[1]["score"]
 
