@@ -9,7 +9,7 @@ export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-fast lint check clean
+.PHONY: install demo test test-fast lint check clean web web-check
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,7 +33,18 @@ test: install
 
 # The fast lane: no real models, PostgreSQL, Redis, fuzzing or slow server restarts.
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not models and not postgres and not redis and not fuzz and not slow"
+	$(BIN)/python -m pytest -q -m "not models and not postgres and not redis and not fuzz and not slow and not browser"
+
+# The web app's bundle is committed (docs/architecture.md, "The web app"): `make web` rebuilds it
+# after a change under web/, and CI's `make web-check` fails when the committed output differs.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+web-check: web
+	@if [ -n "$$(git status --porcelain -- api/static/app)" ]; then \
+		echo "api/static/app differs from a fresh build of web/: run make web and commit the result"; \
+		git status --short -- api/static/app; exit 1; \
+	fi; echo "the committed web bundle matches web/"
 
 lint: install
 	$(BIN)/ruff check .

@@ -72,10 +72,14 @@ def install_web(app: FastAPI, bundle: Path = BUNDLE) -> None:
         return FileResponse(index, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
     app.add_api_route("/", shell, methods=["GET", "HEAD"], include_in_schema=False)
-    for name in ("favicon.svg", "favicon.ico", "robots.txt"):
-        if (bundle / name).is_file():
+    files = {name: bundle / name for name in ("favicon.svg", "favicon.ico", "robots.txt")}
+    if not files["favicon.ico"].is_file():
+        # Browsers ask for /favicon.ico on pages that name no icon (a report, an original in a tab).
+        files["favicon.ico"] = files["favicon.svg"]
+    for name, path in files.items():
+        if path.is_file():
             app.add_api_route(
-                f"/{name}", _static_file(bundle / name), methods=["GET", "HEAD"], include_in_schema=False
+                f"/{name}", _static_file(path), methods=["GET", "HEAD"], include_in_schema=False
             )
     if (bundle / "assets").is_dir():
         app.mount("/assets", _Assets(directory=bundle / "assets"), name="web-assets")

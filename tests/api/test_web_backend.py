@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -139,13 +140,25 @@ async def test_providers_say_password_only_without_oidc(served: Served) -> None:
         assert (await anonymous.get("/v1/auth/providers")).json() == {"password": True, "oidc": None}
 
 
-async def test_the_shell_is_served_with_a_strict_csp(served: Served) -> None:
+async def test_the_committed_bundle_is_served_at_the_root_under_a_strict_csp(served: Served) -> None:
     async with served.client() as anonymous:
         shell = await anonymous.get("/")
-    assert shell.status_code in (200, 503)
-    csp = shell.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
-    assert shell.headers["x-content-type-options"] == "nosniff"
+        assert shell.status_code == 200, "api/static/app holds no built web app: run make web"
+        csp = shell.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert shell.headers["x-content-type-options"] == "nosniff"
+        assert shell.headers["cache-control"] == "no-cache"
+        # The shell loads the bundle's own module script and nothing inline.
+        scripts = re.findall(r"<script\b[^>]*>", shell.text)
+        assert scripts and all('src="/assets/' in tag for tag in scripts)
+        asset = re.search(r'src="(/assets/[^"]+\.js)"', shell.text)
+        assert asset is not None
+        served_asset = await anonymous.get(asset.group(1))
+        assert served_asset.status_code == 200
+        assert "immutable" in served_asset.headers["cache-control"]
+        assert served_asset.headers["content-security-policy"] == csp
+        # Pages shown outside the shell (a report, an original) make browsers ask for /favicon.ico.
+        assert (await anonymous.get("/favicon.ico")).status_code == 200
 
 
 async def _ask_streamed(client: httpx.AsyncClient, question: str, conversation_id: str) -> dict[str, Any]:
@@ -319,7 +332,9 @@ async def test_a_ticket_opens_one_url_of_the_session_for_a_minute_without_a_head
         other = f"/v1/documents/{docs[1]['id']}/file?ticket={ticket}"
         assert (await browser.get(other)).status_code == 401
         assert (await browser.get(f"/v1/auth/me?ticket={ticket}")).status_code == 401
-        assert (await browser.post("/v1/auth/tickets", json={"path": "/v1/users"}, headers=access)).status_code == 422
+        assert (
+            await browser.post("/v1/auth/tickets", json={"path": "/v1/users"}, headers=access)
+        ).status_code == 422
         # An API key sends its header: no tickets for it.
         assert (await served.admin.post("/v1/auth/tickets", json={"path": path})).status_code == 422
         # The session's end ends its tickets.
