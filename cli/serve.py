@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -45,6 +46,8 @@ def serve(
         with_database(upgrade, settings=settings, check_migrated=False)
     first_key = _bootstrap_admin(settings) if settings.environment == "development" else None
 
+    announce: list[str] = []
+
     def ready(readiness: Readiness) -> None:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         base = f"{shown}:{port}"
@@ -75,10 +78,11 @@ def serve(
             markup=False,
             highlight=False,
         )
-        # The last line: where to open the web app, and how to sign in the first time.
+        # Where to open the web app, and how to sign in the first time: printed once uvicorn has
+        # said it is running, so that it is the last line (what `make demo` leaves on screen).
         password = first_password(settings)
         login = f" and sign in as admin with password {password}" if password else ""
-        err.print(f"Open http://{base}/{login}", soft_wrap=True, markup=False, highlight=False)
+        announce.append(f"Open the web app: http://{base}/{login}")
 
     from api.ops.logs import configure_logging
 
@@ -100,7 +104,7 @@ def serve(
             **proxies,
         )
         return
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, on_ready=ready, on_failure=_startup_failed),
         host=host,
         port=port,
@@ -108,6 +112,17 @@ def serve(
         access_log=False,
         **proxies,
     )
+
+    class AnnouncingServer(uvicorn.Server):
+        """uvicorn's server, printing ``announce`` once it has started (after its own log lines)."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                for line in announce:
+                    err.print(line, soft_wrap=True, markup=False, highlight=False)
+
+    AnnouncingServer(config).run()
 
 
 def served_app() -> Any:

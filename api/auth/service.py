@@ -257,15 +257,7 @@ async def logout(session: AsyncSession, *, session_id: str) -> None:
 
 async def principal_for_access_token(session: AsyncSession, *, codec: TokenCodec, token: str) -> Principal:
     """The caller behind a JWT access token whose session is still open and whose user is enabled."""
-    auth_session, user = await _open_session(session, codec.verify(token, kind="access"))
-    # The user's role now, not at login: a demotion applies to tokens already issued.
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        role=_role(user.role),
-        via="token",
-        credential_id=auth_session.id,
-    )
+    return await _session_principal(session, codec.verify(token, kind="access"))
 
 
 async def principal_for_ticket(
@@ -275,7 +267,12 @@ async def principal_for_ticket(
     claims = codec.verify(ticket, kind="ticket")
     if claims.path != path:
         raise AuthenticationError("the ticket is for another URL")
+    return await _session_principal(session, claims)
+
+
+async def _session_principal(session: AsyncSession, claims: TokenClaims) -> Principal:
     auth_session, user = await _open_session(session, claims)
+    # The user's role now, not at login: a demotion applies to tokens already issued.
     return Principal(
         user_id=user.id,
         username=user.username,

@@ -203,24 +203,27 @@ async def rated_answers(
     )
     if rating is not None:
         query = query.where(MessageRow.feedback_rating == rating)
-    out = []
-    for answer, conversation, username in (await session.execute(query)).all():
-        asked = await session.scalar(
-            select(MessageRow.content)
-            .where(
-                MessageRow.conversation_id == answer.conversation_id,
-                MessageRow.role == "user",
-                MessageRow.created_at < answer.created_at,
-            )
-            .order_by(MessageRow.created_at.desc())
-            .limit(1)
+    rows = (await session.execute(query)).all()
+    # Each answer's question: the latest user message before it, read for all the answers at once.
+    asked: dict[str, list[MessageRow]] = {}
+    conversation_ids = sorted({answer.conversation_id for answer, _, _ in rows})
+    if conversation_ids:
+        questions = await session.execute(
+            select(MessageRow)
+            .where(MessageRow.conversation_id.in_(conversation_ids), MessageRow.role == "user")
+            .order_by(MessageRow.created_at)
         )
+        for question in questions.scalars():
+            asked.setdefault(question.conversation_id, []).append(question)
+    out = []
+    for answer, conversation, username in rows:
+        before = [q for q in asked.get(answer.conversation_id, []) if q.created_at < answer.created_at]
         out.append(
             RatedAnswer(
                 message_id=answer.id,
                 conversation_id=conversation.id,
                 corpus=conversation.corpus,
-                question=asked or "",
+                question=before[-1].content if before else "",
                 answer=answer.content,
                 rating=str(answer.feedback_rating),
                 comment=answer.feedback_comment,

@@ -20,6 +20,8 @@ from core.settings import LLMSettings, Settings
 pytestmark = pytest.mark.models
 
 PUBLIC, ANY, EVALUATOR, ADMIN = "public", "any", "evaluator", "admin"
+# Authenticated by the browser session's HttpOnly cookie (and its CSRF header) instead of a bearer.
+COOKIE = "session cookie"
 POLICY: dict[tuple[str, str], str] = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,
@@ -27,6 +29,11 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/v1/auth/token"): PUBLIC,
     ("POST", "/v1/auth/refresh"): PUBLIC,
     ("POST", "/v1/auth/logout"): ANY,
+    ("GET", "/v1/auth/providers"): PUBLIC,
+    ("POST", "/v1/auth/session"): PUBLIC,
+    ("POST", "/v1/auth/session/refresh"): COOKIE,
+    ("DELETE", "/v1/auth/session"): ANY,
+    ("POST", "/v1/auth/tickets"): ANY,
     ("GET", "/v1/auth/me"): ANY,
     ("POST", "/v1/query"): ANY,
     ("POST", "/v1/query/stream"): ANY,
@@ -45,8 +52,12 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/v1/conversations"): ANY,
     ("GET", "/v1/conversations/{conversation_id}"): ANY,
     ("DELETE", "/v1/conversations/{conversation_id}"): ANY,
+    ("PATCH", "/v1/conversations/{conversation_id}"): ANY,
+    ("PUT", "/v1/conversations/{conversation_id}/messages/{message_id}/feedback"): ANY,
+    ("DELETE", "/v1/conversations/{conversation_id}/messages/{message_id}/feedback"): ANY,
     ("POST", "/v1/corpora"): ADMIN,
     ("DELETE", "/v1/corpora/{corpus_id}"): ADMIN,
+    ("PATCH", "/v1/corpora/{corpus_id}"): ADMIN,
     ("POST", "/v1/corpora/{corpus_id}/documents"): ADMIN,
     ("POST", "/v1/corpora/{corpus_id}/crawls"): ADMIN,
     ("POST", "/v1/corpora/{corpus_id}/reindex"): ADMIN,
@@ -64,6 +75,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/v1/jobs/{job_id}/events"): ADMIN,
     ("GET", "/v1/jobs/{job_id}/documents"): ADMIN,
     ("POST", "/v1/jobs/{job_id}/retry"): ADMIN,
+    ("GET", "/v1/documents"): ADMIN,
     ("GET", "/v1/documents/{document_id}"): ADMIN,
     ("DELETE", "/v1/documents/{document_id}"): ADMIN,
     ("GET", "/v1/documents/{document_id}/text"): ANY,
@@ -72,6 +84,11 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/v1/evals/runs"): EVALUATOR,
     ("GET", "/v1/evals/runs/{run_id}"): EVALUATOR,
     ("GET", "/v1/evals/runs/{run_id}/report"): EVALUATOR,
+    ("GET", "/v1/evals/suites"): EVALUATOR,
+    ("GET", "/v1/evals/compare"): EVALUATOR,
+    ("GET", "/v1/evals/compare/report"): EVALUATOR,
+    ("GET", "/v1/evals/feedback"): EVALUATOR,
+    ("GET", "/v1/evals/feedback/export"): EVALUATOR,
 }
 # Routes that answer in OpenAI's error shape, with OpenAI's code for a bad key.
 OPENAI_SHAPED = {"/v1/chat/completions", "/v1/models", "/v1/models/{model}"}

@@ -176,10 +176,13 @@ export function JobDetailScreen({ id }: { id: string }) {
             Cancel job
           </button>
         )}
-        {job && finished && job.documents_failed > 0 && (
+        {job && finished && job.documents_failed > 0 && job.kind !== "upload" && (
           <button type="button" class="button" disabled={busy} onClick={() => void act("retry")}>
             Retry failed documents
           </button>
+        )}
+        {job && finished && job.documents_failed > 0 && job.kind === "upload" && (
+          <p class="hint">Uploaded files are not kept after their job: upload the failed ones again in Ingest.</p>
         )}
       </div>
       <ErrorMessage error={actionError} />
